@@ -1,0 +1,185 @@
+use burn::config::Config;
+use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::record::Record;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::config_entry_points;
+use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
+use crate::error::{Checker, ConfigError};
+
+/// Configuration of [`Adan`].
+///
+/// | holocron keyword | field | default |
+/// |---|---|---|
+/// | `betas` | `beta_1`, `beta_2`, `beta_3` | 0.98, 0.92, 0.99 |
+/// | `eps` | `epsilon` | 1e-8 |
+/// | `weight_decay` | `weight_decay` | 0 |
+/// | `amsgrad` | `amsgrad` | false |
+///
+/// # Example
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::nn::{Linear, LinearConfig};
+/// use holocron_optim::AdanConfig;
+///
+/// type B = Autodiff<NdArray>;
+/// let optim = AdanConfig::new().with_weight_decay(2e-2).init::<B, Linear<B>>();
+/// # let _ = optim;
+/// ```
+#[derive(Config, Debug)]
+pub struct AdanConfig {
+    /// Coefficient of the gradient average (`[0, 1)`).
+    #[config(default = 0.98)]
+    pub beta_1: f64,
+    /// Coefficient of the gradient-difference average (`[0, 1)`).
+    #[config(default = 0.92)]
+    pub beta_2: f64,
+    /// Coefficient of the second moment (`[0, 1)`).
+    #[config(default = 0.99)]
+    pub beta_3: f64,
+    /// Added to the denominator (`>= 0`).
+    #[config(default = 1e-8)]
+    pub epsilon: f64,
+    /// Proximal weight decay `lambda`: `p <- p / (1 + lr lambda)` after the step (`>= 0`).
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Whether the denominator uses the running maximum of `n` (AMSGrad).
+    #[config(default = false)]
+    pub amsgrad: bool,
+    /// Gradient clipping applied by the adaptor before the step.
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// Adan, from ["Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
+/// Models"](https://arxiv.org/abs/2208.06677), with the official code's semantics.
+///
+/// For each parameter tensor, with `t >= 1` and `g_0 = g_1` (the first difference is 0):
+///
+/// ```text
+/// m <- beta_1 m + (1 - beta_1) g
+/// v <- beta_2 v + (1 - beta_2) (g - g_prev)
+/// n <- beta_3 n + (1 - beta_3) (g + beta_2 (g - g_prev))^2    (n <- max(n_max, n) with AMSGrad)
+/// p <- p - lr (m / (1 - beta_1^t) + beta_2 v / (1 - beta_2^t)) / (sqrt(n) / sqrt(1 - beta_3^t) + eps)
+/// p <- p / (1 + lr lambda)
+/// ```
+///
+/// Without AMSGrad this matches `burn::optim::AdanConfig` (with `no_prox = false`).
+///
+/// # Differences from holocron
+///
+/// holocron 0.3.0 never updates its previous gradient (its difference is always `g`) and also
+/// adds `lambda p` to the gradient. Neither bug is reproduced: this is the official Adan
+/// (sail-sg/Adan, timm, Burn).
+#[derive(Clone, Debug)]
+pub struct Adan {
+    beta_1: f64,
+    beta_2: f64,
+    second: SecondMoment,
+    epsilon: f64,
+    decay: ProximalDecay,
+}
+
+/// State of [`Adan`].
+#[derive(Record, Clone, Debug)]
+pub struct AdanState<B: Backend, const D: usize> {
+    /// The number of steps taken.
+    pub time: usize,
+    /// The gradient average `m`.
+    pub moment_1: Tensor<B, D>,
+    /// The gradient-difference average `v`.
+    pub moment_diff: Tensor<B, D>,
+    /// The second moment `n`.
+    pub moment_2: SecondMomentState<B, D>,
+    /// The gradient of the previous step.
+    pub previous_grad: Tensor<B, D>,
+}
+
+impl AdanConfig {
+    /// Checks every hyperparameter against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = Checker::new("AdanConfig");
+        check.beta("beta_1", self.beta_1)?;
+        check.beta("beta_2", self.beta_2)?;
+        check.beta("beta_3", self.beta_3)?;
+        check.non_negative("epsilon", self.epsilon)?;
+        check.non_negative("weight_decay", self.weight_decay)
+    }
+
+    fn build_unchecked(&self) -> Adan {
+        Adan {
+            beta_1: self.beta_1,
+            beta_2: self.beta_2,
+            second: SecondMoment {
+                beta: self.beta_3,
+                amsgrad: self.amsgrad,
+            },
+            epsilon: self.epsilon,
+            decay: ProximalDecay {
+                weight_decay: self.weight_decay,
+            },
+        }
+    }
+}
+
+config_entry_points!(AdanConfig, Adan);
+
+impl<B: Backend> SimpleOptimizer<B> for Adan {
+    type State<const D: usize> = AdanState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let (time, moment_1, moment_diff, moment_2, diff) = match state {
+            Some(s) => (
+                s.time,
+                Some(s.moment_1),
+                s.moment_diff,
+                Some(s.moment_2),
+                grad.clone().sub(s.previous_grad),
+            ),
+            // The first difference is zero; so is the average of differences.
+            None => (0, None, grad.zeros_like(), None, grad.zeros_like()),
+        };
+        let time = time + 1;
+        let moment_1 = ema(moment_1, grad.clone(), self.beta_1);
+        let moment_diff = ema(Some(moment_diff), diff.clone(), self.beta_2);
+        let nesterov_grad = grad.clone().add(diff.mul_scalar(self.beta_2));
+        let moment_2 = self.second.update(moment_2, nesterov_grad.square(), 0.0);
+
+        let numerator = moment_1
+            .clone()
+            .div_scalar(bias_correction(self.beta_1, time))
+            .add(
+                moment_diff
+                    .clone()
+                    .mul_scalar(self.beta_2)
+                    .div_scalar(bias_correction(self.beta_2, time)),
+            );
+        let denominator =
+            moment_2.denominator(bias_correction(self.second.beta, time), self.epsilon);
+        let tensor = tensor.sub(numerator.div(denominator).mul_scalar(lr));
+        let state = AdanState {
+            time,
+            moment_1,
+            moment_diff,
+            moment_2,
+            previous_grad: grad,
+        };
+        (self.decay.apply(tensor, lr), Some(state))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        AdanState {
+            time: state.time,
+            moment_1: state.moment_1.to_device(device),
+            moment_diff: state.moment_diff.to_device(device),
+            moment_2: state.moment_2.to_device(device),
+            previous_grad: state.previous_grad.to_device(device),
+        }
+    }
+}

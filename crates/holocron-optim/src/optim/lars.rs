@@ -1,0 +1,156 @@
+use burn::config::Config;
+use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::record::Record;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::config_entry_points;
+use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
+use crate::error::{Checker, ConfigError};
+
+/// Configuration of [`Lars`].
+///
+/// | holocron keyword | field | default |
+/// |---|---|---|
+/// | `momentum` | `momentum` | 0 |
+/// | `dampening` | `dampening` | 0 |
+/// | `weight_decay` | `weight_decay` | 0 |
+/// | `nesterov` | `nesterov` | false |
+/// | `scale_clip` | `scale_clip` | (0, 10) |
+///
+/// # Example
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::nn::{Linear, LinearConfig};
+/// use holocron_optim::LarsConfig;
+///
+/// type B = Autodiff<NdArray>;
+/// let optim = LarsConfig::new()
+///     .with_momentum(0.9)
+///     .with_weight_decay(5e-4)
+///     .init::<B, Linear<B>>();
+/// # let _ = optim;
+/// assert!(LarsConfig::new().with_nesterov(true).try_init::<B, Linear<B>>().is_err());
+/// ```
+#[derive(Config, Debug)]
+pub struct LarsConfig {
+    /// Momentum factor `m` (`>= 0`).
+    #[config(default = 0.0)]
+    pub momentum: f64,
+    /// Dampening of new directions in the momentum buffer (`[0, 1]`).
+    #[config(default = 0.0)]
+    pub dampening: f64,
+    /// L2 weight decay `lambda` (`>= 0`), added to the gradient and to the trust-ratio
+    /// denominator.
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Nesterov momentum; needs `momentum > 0` and `dampening = 0`.
+    #[config(default = false)]
+    pub nesterov: bool,
+    /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
+    #[config(default = "(0.0, 10.0)")]
+    pub scale_clip: (f64, f64),
+    /// Gradient clipping applied by the adaptor before the step.
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// LARS: layer-wise adaptive rate scaling, from ["Large batch training of convolutional
+/// networks"](https://arxiv.org/abs/1708.03888).
+///
+/// For each parameter tensor, with `t >= 1`:
+///
+/// ```text
+/// gamma = clamp(‖p‖, lo, hi) / (‖g‖ + lambda ‖p‖)      (1 when either side is 0)
+/// d     = gamma (g + lambda p)
+/// buf   = d                                  (first step)
+/// buf   = m buf + (1 - dampening) d          (later steps)
+/// d     = d + m buf  if nesterov  else  buf  (when m > 0)
+/// p    <- p - lr d
+/// ```
+///
+/// The paper's global schedule `lr_t = lr (1 - t/T)^2` is a learning-rate schedule, provided
+/// as [`PolynomialLrSchedulerConfig`](crate::PolynomialLrSchedulerConfig).
+///
+/// # Differences from holocron
+///
+/// holocron 0.3.0 applies the trust ratio after the momentum buffer and ignores
+/// `scale_clip`. Here the ratio scales the direction before momentum (the paper, timm) and
+/// the norm is clamped to `scale_clip`. Both agree when `momentum = 0` and `‖p‖` lies
+/// inside the clip range.
+#[derive(Clone, Debug)]
+pub struct Lars {
+    decay: L2Decay,
+    trust: TrustRatio,
+    momentum: HeavyBall,
+}
+
+/// State of [`Lars`]: the momentum buffer (no state at all without momentum).
+#[derive(Record, Clone, Debug)]
+pub struct LarsState<B: Backend, const D: usize> {
+    /// The heavy-ball momentum buffer.
+    pub momentum: HeavyBallState<B, D>,
+}
+
+impl LarsConfig {
+    /// Checks every hyperparameter against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = Checker::new("LarsConfig");
+        check.non_negative("momentum", self.momentum)?;
+        check.unit("dampening", self.dampening)?;
+        check.non_negative("weight_decay", self.weight_decay)?;
+        check.clip_range("scale_clip", self.scale_clip)?;
+        if self.nesterov && !(self.momentum > 0.0 && self.dampening == 0.0) {
+            return check.fail(
+                "nesterov",
+                (self.momentum, self.dampening),
+                "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
+            );
+        }
+        Ok(())
+    }
+
+    fn build_unchecked(&self) -> Lars {
+        Lars {
+            decay: L2Decay {
+                weight_decay: self.weight_decay,
+            },
+            trust: TrustRatio {
+                lo: self.scale_clip.0,
+                hi: self.scale_clip.1,
+            },
+            momentum: HeavyBall {
+                momentum: self.momentum,
+                dampening: self.dampening,
+                nesterov: self.nesterov,
+            },
+        }
+    }
+}
+
+config_entry_points!(LarsConfig, Lars);
+
+impl<B: Backend> SimpleOptimizer<B> for Lars {
+    type State<const D: usize> = LarsState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let param_norm = l2_norm(&tensor);
+        let denominator = l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
+        let gamma = self.trust.ratio(param_norm, denominator);
+        let direction = self.decay.apply(grad, &tensor).mul(broadcast(gamma));
+        let (direction, momentum) = self.momentum.apply(direction, state.map(|s| s.momentum));
+        let tensor = tensor.sub(direction.mul_scalar(lr));
+        (tensor, momentum.map(|momentum| LarsState { momentum }))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        LarsState {
+            momentum: state.momentum.to_device(device),
+        }
+    }
+}

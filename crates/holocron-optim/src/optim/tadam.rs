@@ -1,0 +1,204 @@
+use burn::config::Config;
+use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::record::Record;
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::config_entry_points;
+use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
+use crate::error::{Checker, ConfigError};
+
+/// Configuration of [`TAdam`].
+///
+/// | holocron keyword | field | default |
+/// |---|---|---|
+/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+/// | `eps` | `epsilon` | 1e-8 |
+/// | `weight_decay` | `weight_decay` | 0 |
+/// | `amsgrad` | `amsgrad` | false |
+/// | `dof` | `dof` | `None` (the tensor's number of elements) |
+///
+/// # Example
+///
+/// ```
+/// use burn::backend::{Autodiff, NdArray};
+/// use burn::nn::{Linear, LinearConfig};
+/// use holocron_optim::TAdamConfig;
+///
+/// type B = Autodiff<NdArray>;
+/// let optim = TAdamConfig::new().with_dof(Some(2.0)).init::<B, Linear<B>>();
+/// # let _ = optim;
+/// ```
+#[derive(Config, Debug)]
+pub struct TAdamConfig {
+    /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay (`(0, 1)`).
+    #[config(default = 0.9)]
+    pub beta_1: f64,
+    /// Coefficient of the second moment (`[0, 1)`).
+    #[config(default = 0.999)]
+    pub beta_2: f64,
+    /// Added to the denominators (`>= 0`).
+    #[config(default = 1e-8)]
+    pub epsilon: f64,
+    /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// Whether the denominator uses the running maximum of `v` (AMSGrad).
+    #[config(default = false)]
+    pub amsgrad: bool,
+    /// Degrees of freedom `nu` of the Student-t (`> 0`); `None` uses each tensor's number of
+    /// elements.
+    pub dof: Option<f64>,
+    /// Gradient clipping applied by the adaptor before the step.
+    pub grad_clipping: Option<GradientClippingConfig>,
+}
+
+/// TAdam, from ["TAdam: A Robust Stochastic Gradient Optimizer"](https://arxiv.org/abs/2003.00179).
+///
+/// For each parameter tensor of `d` elements, with `t >= 1`, `m_0 = 0`, `v_0 = 0` and
+/// `W_0 = beta_1 / (1 - beta_1)`:
+///
+/// ```text
+/// g <- g + lambda p
+/// w  = (nu + d) / (nu + sum((g - m)^2 / (v + eps)))
+/// m <- W / (W + w) m + w / (W + w) g
+/// W <- W (2 beta_1 - 1) / beta_1 + w
+/// v <- beta_2 v + (1 - beta_2) g^2            (v <- max(v_max, v) with AMSGrad)
+/// p <- p - lr / (1 - beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + eps)
+/// ```
+///
+/// This is holocron 0.3.0 exactly (and the paper); its documentation's `(g_t - g_{t-1})` in
+/// `v_t` is a typo. `w` and `W` are one-element tensors that stay on the device.
+#[derive(Clone, Debug)]
+pub struct TAdam {
+    beta_1: f64,
+    second: SecondMoment,
+    epsilon: f64,
+    decay: L2Decay,
+    dof: Option<f64>,
+}
+
+/// State of [`TAdam`].
+#[derive(Record, Clone, Debug)]
+pub struct TAdamState<B: Backend, const D: usize> {
+    /// The number of steps taken.
+    pub time: usize,
+    /// The robust first moment `m`.
+    pub moment_1: Tensor<B, D>,
+    /// The second moment `v`.
+    pub moment_2: SecondMomentState<B, D>,
+    /// The weight sum `W` (one element).
+    pub weight_sum: Tensor<B, 1>,
+}
+
+impl TAdamConfig {
+    /// Checks every hyperparameter against its allowed range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = Checker::new("TAdamConfig");
+        // W is multiplied by (2 beta_1 - 1) / beta_1, so beta_1 = 0 is refused as well.
+        if !(self.beta_1 > 0.0 && self.beta_1 < 1.0) {
+            check.fail("beta_1", self.beta_1, "a value in (0, 1)")?;
+        }
+        check.beta("beta_2", self.beta_2)?;
+        check.non_negative("epsilon", self.epsilon)?;
+        check.non_negative("weight_decay", self.weight_decay)?;
+        if let Some(dof) = self.dof {
+            check.positive("dof", dof)?;
+        }
+        Ok(())
+    }
+
+    fn build_unchecked(&self) -> TAdam {
+        TAdam {
+            beta_1: self.beta_1,
+            second: SecondMoment {
+                beta: self.beta_2,
+                amsgrad: self.amsgrad,
+            },
+            epsilon: self.epsilon,
+            decay: L2Decay {
+                weight_decay: self.weight_decay,
+            },
+            dof: self.dof,
+        }
+    }
+}
+
+config_entry_points!(TAdamConfig, TAdam);
+
+impl<B: Backend> SimpleOptimizer<B> for TAdam {
+    type State<const D: usize> = TAdamState<B, D>;
+
+    fn step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<Self::State<D>>,
+    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let grad = self.decay.apply(grad, &tensor);
+        let numel = tensor.shape().num_elements() as f64;
+        let dof = self.dof.unwrap_or(numel);
+        let (time, moment_1, moment_2, weight_sum) = match state {
+            Some(s) => (s.time, s.moment_1, Some(s.moment_2), s.weight_sum),
+            None => (
+                0,
+                grad.zeros_like(),
+                None,
+                // Burn's default float type is per device, not per backend type: take the
+                // gradient's dtype so an f64 run keeps W in f64.
+                Tensor::full(
+                    [1],
+                    self.beta_1 / (1.0 - self.beta_1),
+                    (&grad.device(), grad.dtype()),
+                ),
+            ),
+        };
+        let time = time + 1;
+
+        // Weight of this gradient under the Student-t model fitted so far.
+        let variance = match &moment_2 {
+            Some(v) => v.average.clone().add_scalar(self.epsilon),
+            None => grad.full_like(self.epsilon),
+        };
+        let distance = grad
+            .clone()
+            .sub(moment_1.clone())
+            .square()
+            .div(variance)
+            .sum();
+        let weight = distance.add_scalar(dof).recip().mul_scalar(dof + numel);
+        let total = weight_sum.clone().add(weight.clone());
+        let moment_1 = moment_1
+            .mul(broadcast(weight_sum.clone().div(total.clone())))
+            .add(
+                grad.clone()
+                    .mul(broadcast(weight.clone()))
+                    .div(broadcast(total)),
+            );
+        let weight_sum = weight_sum
+            .mul_scalar((2.0 * self.beta_1 - 1.0) / self.beta_1)
+            .add(weight);
+        let moment_2 = self.second.update(moment_2, grad.square(), 0.0);
+
+        let denominator =
+            moment_2.denominator(bias_correction(self.second.beta, time), self.epsilon);
+        let step_size = lr / bias_correction(self.beta_1, time);
+        let tensor = tensor.sub(moment_1.clone().div(denominator).mul_scalar(step_size));
+        let state = TAdamState {
+            time,
+            moment_1,
+            moment_2,
+            weight_sum,
+        };
+        (tensor, Some(state))
+    }
+
+    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        TAdamState {
+            time: state.time,
+            moment_1: state.moment_1.to_device(device),
+            moment_2: state.moment_2.to_device(device),
+            weight_sum: state.weight_sum.to_device(device),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Test support shared by the workspace test targets: every optimizer behind one enum, a
+//! module made of explicit parameter tensors of ranks 1 to 4, and helpers to step it with
+//! given gradients.
+#![allow(dead_code)]
+
+use burn::module::{AutodiffModule, Module, Param, ParamId};
+use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Element, Tensor, TensorData};
+use holocron_optim::*;
+
+/// Any optimizer configuration of this crate, plus plain SGD (the inner optimizer of some
+/// golden wrapper cases).
+#[derive(Debug)]
+pub enum AnyConfig {
+    Lars(LarsConfig),
+    Lamb(LambConfig),
+    RaLars(RaLarsConfig),
+    TAdam(TAdamConfig),
+    AdaBelief(AdaBeliefConfig),
+    AdamP(AdamPConfig),
+    Adan(AdanConfig),
+    AdEMAMix(AdEMAMixConfig),
+    Sgd,
+}
+
+/// Something to do with an optimizer, whatever its concrete type.
+pub trait WithOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
+    type Output;
+    fn run<O: Optimizer<M, B>>(self, optim: O) -> Self::Output;
+}
+
+impl AnyConfig {
+    /// Initializes the optimizer and hands it to `job`.
+    pub fn with<B, M, J>(&self, job: J) -> J::Output
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        J: WithOptimizer<B, M>,
+    {
+        match self {
+            AnyConfig::Lars(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Lamb(c) => job.run(c.init::<B, M>()),
+            AnyConfig::RaLars(c) => job.run(c.init::<B, M>()),
+            AnyConfig::TAdam(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdaBelief(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdamP(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Adan(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdEMAMix(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Sgd => job.run(SgdConfig::new().init::<B, M>()),
+        }
+    }
+
+    /// Validation result of the configuration, as a message.
+    pub fn validate(&self) -> Result<(), String> {
+        let result = match self {
+            AnyConfig::Lars(c) => c.validate(),
+            AnyConfig::Lamb(c) => c.validate(),
+            AnyConfig::RaLars(c) => c.validate(),
+            AnyConfig::TAdam(c) => c.validate(),
+            AnyConfig::AdaBelief(c) => c.validate(),
+            AnyConfig::AdamP(c) => c.validate(),
+            AnyConfig::Adan(c) => c.validate(),
+            AnyConfig::AdEMAMix(c) => c.validate(),
+            AnyConfig::Sgd => Ok(()),
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+/// Which rank and slot a parameter occupies in a [`ParamSet`].
+#[derive(Clone, Copy, Debug)]
+pub struct Slot {
+    pub rank: usize,
+    pub index: usize,
+}
+
+/// A module holding explicit parameter tensors of ranks 1 to 4.
+#[derive(Module, Debug)]
+pub struct ParamSet<B: Backend> {
+    pub rank1: Vec<Param<Tensor<B, 1>>>,
+    pub rank2: Vec<Param<Tensor<B, 2>>>,
+    pub rank3: Vec<Param<Tensor<B, 3>>>,
+    pub rank4: Vec<Param<Tensor<B, 4>>>,
+}
+
+pub fn tensor<B: Backend, const D: usize>(
+    shape: &[usize],
+    values: &[f64],
+    device: &B::Device,
+) -> Tensor<B, D> {
+    // Burn 0.21 keeps one default float dtype per device, shared by NdArray<f32> and
+    // NdArray<f64>: name the dtype so one process can hold both.
+    let dtype = <B::FloatElem as Element>::dtype();
+    let data = TensorData::new(values.to_vec(), shape.to_vec()).convert::<B::FloatElem>();
+    Tensor::from_data(data, (device, dtype))
+}
+
+impl<B: Backend> ParamSet<B> {
+    /// Builds the set from `(shape, values)` pairs, in order; returns each one's slot.
+    pub fn new(specs: &[(Vec<usize>, Vec<f64>)], device: &B::Device) -> (Self, Vec<Slot>) {
+        let mut set = ParamSet {
+            rank1: vec![],
+            rank2: vec![],
+            rank3: vec![],
+            rank4: vec![],
+        };
+        let mut slots = vec![];
+        for (shape, values) in specs {
+            let rank = shape.len();
+            let index = match rank {
+                1 => push(&mut set.rank1, shape, values, device),
+                2 => push(&mut set.rank2, shape, values, device),
+                3 => push(&mut set.rank3, shape, values, device),
+                4 => push(&mut set.rank4, shape, values, device),
+                _ => panic!("rank {rank} is not supported by the test parameter set"),
+            };
+            slots.push(Slot { rank, index });
+        }
+        (set, slots)
+    }
+
+    pub fn id(&self, slot: Slot) -> ParamId {
+        match slot.rank {
+            1 => self.rank1[slot.index].id,
+            2 => self.rank2[slot.index].id,
+            3 => self.rank3[slot.index].id,
+            _ => self.rank4[slot.index].id,
+        }
+    }
+
+    /// The values of a parameter, row-major, as f64.
+    pub fn values(&self, slot: Slot) -> Vec<f64> {
+        let data = match slot.rank {
+            1 => self.rank1[slot.index].val().into_data(),
+            2 => self.rank2[slot.index].val().into_data(),
+            3 => self.rank3[slot.index].val().into_data(),
+            _ => self.rank4[slot.index].val().into_data(),
+        };
+        data.convert::<f64>().to_vec::<f64>().unwrap()
+    }
+}
+
+fn push<B: Backend, const D: usize>(
+    list: &mut Vec<Param<Tensor<B, D>>>,
+    shape: &[usize],
+    values: &[f64],
+    device: &B::Device,
+) -> usize {
+    list.push(Param::from_tensor(tensor(shape, values, device)));
+    list.len() - 1
+}
+
+/// Gradients for the given slots (`None`: that parameter gets no gradient this step).
+pub fn gradients<B: AutodiffBackend>(
+    set: &ParamSet<B>,
+    slots: &[Slot],
+    shapes: &[Vec<usize>],
+    grads: &[Option<Vec<f64>>],
+    device: &B::Device,
+) -> GradientsParams {
+    let mut params = GradientsParams::new();
+    for ((slot, shape), grad) in slots.iter().zip(shapes).zip(grads) {
+        let Some(values) = grad else { continue };
+        let id = set.id(*slot);
+        match slot.rank {
+            1 => params.register(id, tensor::<B::InnerBackend, 1>(shape, values, device)),
+            2 => params.register(id, tensor::<B::InnerBackend, 2>(shape, values, device)),
+            3 => params.register(id, tensor::<B::InnerBackend, 3>(shape, values, device)),
+            _ => params.register(id, tensor::<B::InnerBackend, 4>(shape, values, device)),
+        }
+    }
+    params
+}

@@ -99,10 +99,25 @@ fn config(case: &Case) -> AnyConfig {
     });
     for key in case.config.keys() {
         let known = [
-            "betas", "eps", "weight_decay", "momentum", "dampening", "nesterov", "scale_clip",
-            "bias_correction", "force_adaptive_momentum", "amsgrad", "dof", "delta", "alpha",
+            "betas",
+            "eps",
+            "weight_decay",
+            "momentum",
+            "dampening",
+            "nesterov",
+            "scale_clip",
+            "bias_correction",
+            "force_adaptive_momentum",
+            "amsgrad",
+            "dof",
+            "delta",
+            "alpha",
         ];
-        assert!(known.contains(&key.as_str()), "{}: unknown keyword {key}", case.name);
+        assert!(
+            known.contains(&key.as_str()),
+            "{}: unknown keyword {key}",
+            case.name
+        );
     }
     macro_rules! set {
         ($c:ident, $field:ident, $value:expr) => {
@@ -204,7 +219,12 @@ impl<B: AutodiffBackend> WithOptimizer<B, ParamSet<B>> for Replay<'_> {
     fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) -> f64 {
         let case = self.0;
         let device = Default::default();
-        let specs: Vec<_> = case.shapes.iter().cloned().zip(case.init.iter().cloned()).collect();
+        let specs: Vec<_> = case
+            .shapes
+            .iter()
+            .cloned()
+            .zip(case.init.iter().cloned())
+            .collect();
         let (mut set, slots) = ParamSet::<B>::new(&specs, &device);
         let mut worst = 0.0f64;
         for (step, (grads, expected)) in case.grads.iter().zip(&case.expected).enumerate() {
@@ -253,15 +273,23 @@ fn golden_trajectories() {
         let (case, is_f64) = load(path);
         let label = format!("{} ({})", case.name, if is_f64 { "f64" } else { "f32" });
         if let Some(wrapper) = &case.wrapper {
-            println!("SKIP {label:48} wrapper {wrapper} is not implemented yet (issue: Lookahead and Scout)");
+            println!(
+                "SKIP {label:48} wrapper {wrapper} is not implemented yet (issue: Lookahead and Scout)"
+            );
             skipped += 1;
             continue;
         }
         let any = config(&case);
         let (worst, tol) = if is_f64 {
-            (any.with::<Autodiff<NdArray<f64>>, _, _>(Replay(&case)), TOL_F64)
+            (
+                any.with::<Autodiff<NdArray<f64>>, _, _>(Replay(&case)),
+                TOL_F64,
+            )
         } else {
-            (any.with::<Autodiff<NdArray<f32>>, _, _>(Replay(&case)), TOL_F32)
+            (
+                any.with::<Autodiff<NdArray<f32>>, _, _>(Replay(&case)),
+                TOL_F32,
+            )
         };
         let verdict = if worst <= tol { "ok  " } else { "FAIL" };
         println!("{verdict} {label:48} max rel error {worst:.3e} (tolerance {tol:.0e})");
@@ -271,6 +299,9 @@ fn golden_trajectories() {
             failures.push(label);
         }
     }
-    println!("golden: {passed} cases within tolerance, {} over, {skipped} skipped", failures.len());
+    println!(
+        "golden: {passed} cases within tolerance, {} over, {skipped} skipped",
+        failures.len()
+    );
     assert!(failures.is_empty(), "over tolerance: {failures:?}");
 }

@@ -51,6 +51,22 @@ impl AnyConfig {
         }
     }
 
+    /// The error `try_init` returns for this configuration, as a message.
+    pub fn try_init_error<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> Option<String> {
+        let message = |e: ConfigError| e.to_string();
+        match self {
+            AnyConfig::Lars(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::Lamb(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::RaLars(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::TAdam(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::AdaBelief(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::AdamP(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::Adan(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::AdEMAMix(c) => c.try_init::<B, M>().err().map(message),
+            AnyConfig::Sgd => None,
+        }
+    }
+
     /// Validation result of the configuration, as a message.
     pub fn validate(&self) -> Result<(), String> {
         let result = match self {
@@ -171,4 +187,32 @@ pub fn gradients<B: AutodiffBackend>(
         }
     }
     params
+}
+
+/// A deterministic, sign-changing sequence of `n` values for gradients and parameters.
+pub fn wave(n: usize, seed: f64) -> Vec<f64> {
+    (0..n)
+        .map(|k| ((k as f64 + 1.0) * 1.618 + seed * 2.5).sin() * (1.0 + (k % 3) as f64))
+        .collect()
+}
+
+/// A parameter set of ranks 1 to 4 with non-zero values, plus its slots and shapes.
+pub fn mixed_params<B: Backend>(device: &B::Device) -> (ParamSet<B>, Vec<Slot>, Vec<Vec<usize>>) {
+    let shapes: Vec<Vec<usize>> = vec![vec![5], vec![4, 3], vec![2, 2, 3], vec![2, 3, 2, 2]];
+    let specs: Vec<_> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.clone(), wave(s.iter().product(), i as f64)))
+        .collect();
+    let (set, slots) = ParamSet::new(&specs, device);
+    (set, slots, shapes)
+}
+
+/// Gradients for `mixed_params` at `step`.
+pub fn mixed_grads(shapes: &[Vec<usize>], step: usize) -> Vec<Option<Vec<f64>>> {
+    shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Some(wave(s.iter().product(), 10.0 * step as f64 + i as f64)))
+        .collect()
 }

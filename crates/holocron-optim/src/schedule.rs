@@ -128,12 +128,17 @@ mod tests {
     fn refuses_bad_fields() {
         let err = PolynomialLrSchedulerConfig::new(0.1, 0).init().unwrap_err();
         assert_eq!(err.field, "total_steps");
-        let err = PolynomialLrSchedulerConfig::new(-0.1, 5).init().unwrap_err();
+        let err = PolynomialLrSchedulerConfig::new(-0.1, 5)
+            .init()
+            .unwrap_err();
         assert_eq!(err.field, "initial_lr");
         let err = PolynomialLrSchedulerConfig::new(0.1, 5)
             .with_power(0.0)
             .init()
             .unwrap_err();
-        assert_eq!(err.to_string(), "PolynomialLrSchedulerConfig.power = 0.0: expected a finite value > 0");
+        assert_eq!(
+            err.to_string(),
+            "PolynomialLrSchedulerConfig.power = 0.0: expected a finite value > 0"
+        );
     }
 }

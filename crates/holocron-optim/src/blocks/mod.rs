@@ -6,17 +6,17 @@
 //! cosine below a threshold) are taken with masks, never by reading a value back.
 
 mod decay;
-mod momentum;
 mod moments;
+mod momentum;
 mod projection;
 mod rectify;
 mod trust_ratio;
 
 pub use decay::{L2Decay, ProximalDecay};
-pub use momentum::{HeavyBall, HeavyBallState};
 pub use moments::{
     AdamMoments, AdamMomentsState, SecondMoment, SecondMomentState, bias_correction, ema,
 };
+pub use momentum::{HeavyBall, HeavyBallState};
 pub use projection::ScaleInvariantProjection;
 pub use rectify::Rectification;
 pub use trust_ratio::TrustRatio;

@@ -190,11 +190,7 @@ impl AdamMoments {
     }
 }
 
-type SplitState<B, const D: usize> = (
-    usize,
-    Option<Tensor<B, D>>,
-    Option<SecondMomentState<B, D>>,
-);
+type SplitState<B, const D: usize> = (usize, Option<Tensor<B, D>>, Option<SecondMomentState<B, D>>);
 
 fn split<B: Backend, const D: usize>(state: Option<AdamMomentsState<B, D>>) -> SplitState<B, D> {
     match state {

@@ -33,9 +33,7 @@ impl ScaleInvariantProjection {
                 .clamp_min(COSINE_NORM_FLOOR)
                 .mul(l2_norm(grad).clamp_min(COSINE_NORM_FLOOR)),
         );
-        let keep = cosine
-            .lower_elem(self.delta / numel.sqrt())
-            .bool_not();
+        let keep = cosine.lower_elem(self.delta / numel.sqrt()).bool_not();
         let direction = param
             .clone()
             .div(broadcast(param_norm.add_scalar(self.epsilon)));

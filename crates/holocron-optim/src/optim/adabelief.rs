@@ -123,7 +123,10 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
             .moments
             .update_belief(grad, state.map(|s| s.moments), self.epsilon);
         let update = self.moments.direction(&moments, self.epsilon);
-        (tensor.sub(update.mul_scalar(lr)), Some(AdaBeliefState { moments }))
+        (
+            tensor.sub(update.mul_scalar(lr)),
+            Some(AdaBeliefState { moments }),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {

@@ -4,7 +4,9 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection, SecondMoment};
+use crate::blocks::{
+    AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection, SecondMoment,
+};
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`AdamP`].
@@ -132,7 +134,10 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         let moments = self.moments.update(grad.clone(), state.map(|s| s.moments));
         let update = self.moments.direction(&moments, self.epsilon);
         let update = self.projection.apply(&tensor, &grad, update);
-        (tensor.sub(update.mul_scalar(lr)), Some(AdamPState { moments }))
+        (
+            tensor.sub(update.mul_scalar(lr)),
+            Some(AdamPState { moments }),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {

@@ -137,7 +137,10 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
             .decay
             .apply(self.moments.direction(&moments, self.epsilon), &tensor);
         let update = self.trust.scale(&tensor, update);
-        (tensor.sub(update.mul_scalar(lr)), Some(LambState { moments }))
+        (
+            tensor.sub(update.mul_scalar(lr)),
+            Some(LambState { moments }),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {

@@ -140,7 +140,8 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let param_norm = l2_norm(&tensor);
-        let denominator = l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
+        let denominator =
+            l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
         let gamma = self.trust.ratio(param_norm, denominator);
         let direction = self.decay.apply(grad, &tensor).mul(broadcast(gamma));
         let (direction, momentum) = self.momentum.apply(direction, state.map(|s| s.momentum));

@@ -146,13 +146,14 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
                 .moments
                 .direction(&moments, self.epsilon)
                 .mul_scalar(r_t),
-            None if self.force_adaptive_momentum => {
-                self.moments.direction(&moments, self.epsilon)
-            }
+            None if self.force_adaptive_momentum => self.moments.direction(&moments, self.epsilon),
             None => self.moments.first(&moments),
         };
         let update = self.trust.scale(&tensor, self.decay.apply(update, &tensor));
-        (tensor.sub(update.mul_scalar(lr)), Some(RaLarsState { moments }))
+        (
+            tensor.sub(update.mul_scalar(lr)),
+            Some(RaLarsState { moments }),
+        )
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {

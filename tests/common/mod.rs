@@ -216,3 +216,33 @@ pub fn mixed_grads(shapes: &[Vec<usize>], step: usize) -> Vec<Option<Vec<f64>>> 
         .map(|(i, s)| Some(wave(s.iter().product(), 10.0 * step as f64 + i as f64)))
         .collect()
 }
+
+/// A wrapper around the inner optimizer, if any.
+#[derive(Debug, Clone)]
+pub enum WrapperConfig {
+    Lookahead(LookaheadConfig),
+    Scout(ScoutConfig),
+}
+
+/// Runs `job` with the optimizer wrapped as `wrapper` says.
+pub struct Wrap<J> {
+    pub wrapper: Option<WrapperConfig>,
+    pub job: J,
+}
+
+impl<B, M, J> WithOptimizer<B, M> for Wrap<J>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    J: WithOptimizer<B, M>,
+{
+    type Output = J::Output;
+
+    fn run<O: Optimizer<M, B>>(self, optim: O) -> J::Output {
+        match self.wrapper {
+            None => self.job.run(optim),
+            Some(WrapperConfig::Lookahead(c)) => self.job.run(c.init(optim)),
+            Some(WrapperConfig::Scout(c)) => self.job.run(c.init(optim)),
+        }
+    }
+}

@@ -62,7 +62,9 @@ pub mod blocks;
 mod error;
 mod optim;
 mod schedule;
+mod wrapper;
 
 pub use error::ConfigError;
 pub use optim::*;
 pub use schedule::{PolynomialLrScheduler, PolynomialLrSchedulerConfig};
+pub use wrapper::{Lookahead, LookaheadConfig, LookaheadRecord, Scout, ScoutConfig, ScoutRecord};

@@ -1,0 +1,214 @@
+use core::marker::PhantomData;
+
+use burn::module::{AutodiffModule, ParamId};
+use burn::optim::{GradientsParams, LearningRate, MultiGradientsParams, Optimizer};
+use burn::record::Record;
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use hashbrown::HashMap;
+
+use super::slow::{self, FlatParams, SyncRate};
+
+/// The weights of one parameter at the start of the window and after each step in it.
+type Window<B> = HashMap<ParamId, Vec<Tensor<B, 1>>>;
+
+/// Scout: Lookahead whose sync rate follows how coherent the fast steps were
+/// (holocron's wrapper, after ["Lookahead Optimizer"](https://arxiv.org/abs/1907.08610)).
+///
+/// The window holds the slow weights and the fast weights after each inner step. At a sync,
+/// for each parameter tensor, with `u` the `sync_period` successive differences of its
+/// window (one row per step):
+///
+/// ```text
+/// sim       = mean over elements of  std(u, unbiased) / max |u - mean(u)|   (0/0 counts as 0)
+/// coherence = mean over tensors of sim
+/// rate      = max(1 - coherence, sync_rate)
+/// slow <- slow + rate (fast - slow);   fast <- slow
+/// ```
+///
+/// # Memory
+///
+/// Scout holds `sync_period + 1` copies of the parameters: the slow weights (which start
+/// the window) and one per inner step of the window, the last of which is the model
+/// itself. With the default `sync_period = 6`, that is 6 copies on top of the model and the
+/// inner optimizer's state, plus a few parameter-sized temporaries during a sync
+/// (`cargo run --release --example wrapper_memory` measures it; see the README).
+///
+/// # Differences from holocron
+///
+/// holocron gives NaN for an element whose steps never deviate from their mean (0/0), for
+/// instance a parameter without gradient, and for `sync_period = 1` (no unbiased std of
+/// one row); the NaN rate then resets the fast weights at every sync and training stops.
+/// Here a 0/0 element counts as 0, and with `sync_period = 1` the coherence is 0 (so the
+/// rate is 1 and the slow weights follow the fast ones).
+#[derive(Clone)]
+pub struct Scout<O, M, B: AutodiffBackend> {
+    inner: O,
+    sync_rate: f64,
+    sync_period: usize,
+    steps: usize,
+    slow: FlatParams<B::InnerBackend>,
+    window: Window<B::InnerBackend>,
+    _module: PhantomData<fn() -> M>,
+}
+
+/// Record of [`Scout`]: everything needed to continue exactly where it stopped, in the
+/// middle of a window too.
+#[derive(Record)]
+pub struct ScoutRecord<B: Backend, R: Record<B>> {
+    /// The inner optimizer's record.
+    pub inner: R,
+    /// The slow weights, flattened, by parameter id.
+    pub slow_weights: HashMap<ParamId, Tensor<B, 1>>,
+    /// The current window, flattened, by parameter id.
+    pub window: HashMap<ParamId, Vec<Tensor<B, 1>>>,
+    /// Inner steps taken so far.
+    pub steps: usize,
+}
+
+impl<O, M, B> Scout<O, M, B>
+where
+    O: Optimizer<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize) -> Self {
+        Self {
+            inner,
+            sync_rate,
+            sync_period,
+            steps: 0,
+            slow: HashMap::new(),
+            window: HashMap::new(),
+            _module: PhantomData,
+        }
+    }
+
+    /// The wrapped optimizer.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+
+    fn before_inner_step(&mut self, module: &M) {
+        slow::capture_new::<B, M>(&mut self.slow, module);
+        for (id, weights) in &self.slow {
+            self.window
+                .entry(*id)
+                .or_insert_with(|| vec![weights.clone()]);
+        }
+    }
+
+    fn after_inner_step(&mut self, module: M) -> M {
+        self.steps += 1;
+        for (id, weights) in slow::snapshot::<B, M>(&module) {
+            if let Some(rows) = self.window.get_mut(&id) {
+                rows.push(weights);
+            }
+        }
+        if !self.steps.is_multiple_of(self.sync_period) {
+            return module;
+        }
+        let rate = match coherence(&self.window) {
+            Some(coherence) => {
+                SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
+            }
+            None => SyncRate::Fixed(1.0f64.max(self.sync_rate)),
+        };
+        let module = slow::sync(&mut self.slow, module, &rate);
+        self.window = self
+            .slow
+            .iter()
+            .map(|(id, weights)| (*id, vec![weights.clone()]))
+            .collect();
+        module
+    }
+}
+
+/// The mean over tensors of each tensor's step coherence, or `None` when no tensor has two
+/// steps in its window (every similarity is then 0, and so is the coherence).
+fn coherence<B: Backend>(window: &Window<B>) -> Option<Tensor<B, 1>> {
+    let count = window.len() as f64;
+    window
+        .values()
+        .filter_map(|rows| similarity(rows))
+        .reduce(|a, b| a.add(b))
+        .map(|total| total.div_scalar(count))
+}
+
+/// `mean(std(u) / max |u - mean(u)|)` over elements, `u` the successive differences of
+/// `rows`; `None` (a similarity of 0) with fewer than two differences.
+///
+/// The differences are formed one at a time, twice (for the mean, then for the
+/// deviations), so the sync needs a few parameter-sized temporaries on top of the window
+/// rather than another copy of the whole window.
+fn similarity<B: Backend>(rows: &[Tensor<B, 1>]) -> Option<Tensor<B, 1>> {
+    let steps = rows.len().checked_sub(1).filter(|&n| n >= 2)?;
+    let update = |i: usize| rows[i + 1].clone().sub(rows[i].clone());
+    let mean = (1..steps)
+        .fold(update(0), |sum, i| sum.add(update(i)))
+        .div_scalar(steps as f64);
+    let deviation = |i: usize| update(i).sub(mean.clone());
+    let first = deviation(0);
+    let (max_deviation, sum_squares) =
+        (1..steps).fold((first.clone().abs(), first.square()), |(max, sum), i| {
+            let d = deviation(i);
+            (max.max_pair(d.clone().abs()), sum.add(d.square()))
+        });
+    let std = sum_squares.div_scalar((steps - 1) as f64).sqrt();
+    let flat = max_deviation.clone().equal_elem(0.0);
+    let ratio = std
+        .div(max_deviation.mask_fill(flat.clone(), 1.0))
+        .mask_fill(flat, 0.0);
+    Some(ratio.mean())
+}
+
+impl<O, M, B> Optimizer<M, B> for Scout<O, M, B>
+where
+    O: Optimizer<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    type Record = ScoutRecord<B, O::Record>;
+
+    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+        self.before_inner_step(&module);
+        let module = self.inner.step(lr, module, grads);
+        self.after_inner_step(module)
+    }
+
+    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
+        self.before_inner_step(&module);
+        let module = self.inner.step_multi(lr, module, grads);
+        self.after_inner_step(module)
+    }
+
+    fn to_record(&self) -> Self::Record {
+        ScoutRecord {
+            inner: self.inner.to_record(),
+            slow_weights: slow::to_record::<B>(&self.slow),
+            window: self
+                .window
+                .iter()
+                .map(|(id, rows)| {
+                    let rows = rows.iter().map(|t| Tensor::from_inner(t.clone())).collect();
+                    (*id, rows)
+                })
+                .collect(),
+            steps: self.steps,
+        }
+    }
+
+    fn load_record(self, record: Self::Record) -> Self {
+        Self {
+            inner: self.inner.load_record(record.inner),
+            slow: slow::from_record::<B>(record.slow_weights),
+            window: record
+                .window
+                .into_iter()
+                .map(|(id, rows)| (id, rows.into_iter().map(|t| t.inner()).collect()))
+                .collect(),
+            steps: record.steps,
+            ..self
+        }
+    }
+}

@@ -14,9 +14,9 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::backend::{Autodiff, NdArray};
-use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 use common::{AnyConfig, ParamSet, WithOptimizer, Wrap, WrapperConfig, gradients};
+use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use serde_json::Value;
 
@@ -239,7 +239,7 @@ struct Replay<'a>(&'a Case);
 impl<B: AutodiffBackend> WithOptimizer<B, ParamSet<B>> for Replay<'_> {
     type Output = f64;
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) -> f64 {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) -> f64 {
         let case = self.0;
         let device = Default::default();
         let specs: Vec<_> = case

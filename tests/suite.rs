@@ -12,6 +12,7 @@ use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use common::{AnyConfig, ParamSet, WithOptimizer, gradients};
+use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use rstest::rstest;
 
@@ -192,7 +193,7 @@ impl WithOptimizer<B, Point<B>> for Minimise {
     /// (initial loss, final loss, final point)
     type Output = (f32, f32, Vec<f32>);
 
-    fn run<O: Optimizer<Point<B>, B>>(self, mut optim: O) -> Self::Output {
+    fn run<O: CheckedRecord<Point<B>, B>>(self, mut optim: O) -> Self::Output {
         let device = Default::default();
         let shift = common::tensor::<B, 1>(&[self.shift.len()], &to_f64(&self.shift), &device);
         let start: Vec<f32> = self
@@ -323,7 +324,7 @@ struct ZeroGradients<'a> {
 impl WithOptimizer<B, ParamSet<B>> for ZeroGradients<'_> {
     type Output = ();
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) {
         let device = Default::default();
         let shapes = vec![vec![4], vec![2, 3]];
         let specs = vec![
@@ -372,7 +373,7 @@ struct RoundTrip<'a> {
 impl WithOptimizer<B, ParamSet<B>> for RoundTrip<'_> {
     type Output = ();
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) {
         let device = Default::default();
         let fresh = optim.clone();
         let (mut set, slots, shapes) = common::mixed_params::<B>(&device);
@@ -472,7 +473,7 @@ struct NeverStep;
 
 impl WithOptimizer<B, Point<B>> for NeverStep {
     type Output = ();
-    fn run<O: Optimizer<Point<B>, B>>(self, _optim: O) {
+    fn run<O: CheckedRecord<Point<B>, B>>(self, _optim: O) {
         unreachable!("an invalid configuration was initialized")
     }
 }

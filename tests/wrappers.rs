@@ -8,6 +8,7 @@ use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer, SgdConfig};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::DeviceOps;
 use common::{ParamSet, WithOptimizer, Wrap, WrapperConfig, gradients, mixed_grads, mixed_params};
+use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use rstest::rstest;
 
@@ -61,7 +62,7 @@ struct Trajectory {
 impl WithOptimizer<B, ParamSet<B>> for Trajectory {
     type Output = Vec<Vec<f64>>;
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) -> Vec<Vec<f64>> {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) -> Vec<Vec<f64>> {
         let device = Default::default();
         let (mut set, slots, shapes) = mixed_params::<B>(&device);
         let mut out = vec![];
@@ -149,7 +150,7 @@ struct Multi {
 impl WithOptimizer<B, ParamSet<B>> for Multi {
     type Output = Vec<Vec<f64>>;
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) -> Vec<Vec<f64>> {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) -> Vec<Vec<f64>> {
         let device = Default::default();
         let (mut set, slots, shapes) = mixed_params::<B>(&device);
         let mut out = vec![];
@@ -207,7 +208,7 @@ struct MidWindow {
 impl WithOptimizer<B, ParamSet<B>> for MidWindow {
     type Output = ();
 
-    fn run<O: Optimizer<ParamSet<B>, B>>(self, mut optim: O) {
+    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) {
         let device = Default::default();
         let fresh = optim.clone();
         let (mut set, slots, shapes) = mixed_params::<B>(&device);

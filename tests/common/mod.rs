@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use burn::module::{AutodiffModule, Module, Param, ParamId};
-use burn::optim::{GradientsParams, Optimizer, SgdConfig};
+use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Element, Tensor, TensorData};
+use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 
 /// Any optimizer configuration of this crate, plus plain SGD (the inner optimizer of some
@@ -24,10 +25,11 @@ pub enum AnyConfig {
     Sgd,
 }
 
-/// Something to do with an optimizer, whatever its concrete type.
+/// Something to do with an optimizer, whatever its concrete type. Every optimizer built
+/// here (this crate's, Burn's SGD, and wrappers around them) can be checkpointed.
 pub trait WithOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     type Output;
-    fn run<O: Optimizer<M, B>>(self, optim: O) -> Self::Output;
+    fn run<O: CheckedRecord<M, B>>(self, optim: O) -> Self::Output;
 }
 
 impl AnyConfig {
@@ -136,6 +138,25 @@ impl<B: Backend> ParamSet<B> {
         (set, slots)
     }
 
+    /// Rebuilds the set with the same parameter ids but the given values and shapes, as a
+    /// model whose layers changed would look to a saved optimizer record.
+    pub fn with_ids(
+        ids: &[ParamId],
+        specs: &[(Vec<usize>, Vec<f64>)],
+        device: &B::Device,
+    ) -> (Self, Vec<Slot>) {
+        let (mut set, slots) = Self::new(specs, device);
+        for (slot, id) in slots.iter().zip(ids) {
+            match slot.rank {
+                1 => set.rank1[slot.index] = Param::initialized(*id, set.rank1[slot.index].val()),
+                2 => set.rank2[slot.index] = Param::initialized(*id, set.rank2[slot.index].val()),
+                3 => set.rank3[slot.index] = Param::initialized(*id, set.rank3[slot.index].val()),
+                _ => set.rank4[slot.index] = Param::initialized(*id, set.rank4[slot.index].val()),
+            }
+        }
+        (set, slots)
+    }
+
     pub fn id(&self, slot: Slot) -> ParamId {
         match slot.rank {
             1 => self.rank1[slot.index].id,
@@ -238,7 +259,7 @@ where
 {
     type Output = J::Output;
 
-    fn run<O: Optimizer<M, B>>(self, optim: O) -> J::Output {
+    fn run<O: CheckedRecord<M, B>>(self, optim: O) -> J::Output {
         match self.wrapper {
             None => self.job.run(optim),
             Some(WrapperConfig::Lookahead(c)) => self.job.run(c.init(optim)),

@@ -59,6 +59,7 @@
 //! ```
 
 pub mod blocks;
+pub mod checkpoint;
 mod error;
 mod optim;
 mod schedule;

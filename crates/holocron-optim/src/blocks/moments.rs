@@ -71,6 +71,19 @@ impl SecondMoment {
 }
 
 impl<B: Backend, const D: usize> SecondMomentState<B, D> {
+    /// Name and shape of each tensor, for checking a loaded record against a model.
+    pub fn shapes(
+        &self,
+        name: &'static str,
+        max_name: &'static str,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        let mut shapes = vec![(name, self.average.shape().to_vec())];
+        if let Some(max) = &self.max_average {
+            shapes.push((max_name, max.shape().to_vec()));
+        }
+        shapes
+    }
+
     /// The Adam denominator `sqrt(v) / sqrt(bias_correction) + epsilon`, `v` being the
     /// AMSGrad maximum when it is kept.
     pub fn denominator(&self, bias_correction: f64, epsilon: f64) -> Tensor<B, D> {
@@ -200,6 +213,13 @@ fn split<B: Backend, const D: usize>(state: Option<AdamMomentsState<B, D>>) -> S
 }
 
 impl<B: Backend, const D: usize> AdamMomentsState<B, D> {
+    /// Name and shape of each tensor, for checking a loaded record against a model.
+    pub fn shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let mut shapes = vec![("moment_1", self.moment_1.shape().to_vec())];
+        shapes.extend(self.moment_2.shapes("moment_2", "max_moment_2"));
+        shapes
+    }
+
     /// Moves the state to `device`.
     pub fn to_device(self, device: &B::Device) -> Self {
         Self {

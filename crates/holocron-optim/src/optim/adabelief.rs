@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment};
+use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`AdaBelief`].
@@ -133,5 +134,15 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
         AdaBeliefState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for AdaBelief {
+    const NAME: &'static str = "AdaBelief";
+
+    fn state_shapes<const D: usize>(
+        state: &AdaBeliefState<B, D>,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        state.moments.shapes()
     }
 }

@@ -7,6 +7,7 @@ use super::config_entry_points;
 use crate::blocks::{
     AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection, SecondMoment,
 };
+use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`AdamP`].
@@ -144,5 +145,13 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         AdamPState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for AdamP {
+    const NAME: &'static str = "AdamP";
+
+    fn state_shapes<const D: usize>(state: &AdamPState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        state.moments.shapes()
     }
 }

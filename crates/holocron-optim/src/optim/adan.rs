@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
+use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`Adan`].
@@ -180,6 +181,22 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
             moment_diff: state.moment_diff.to_device(device),
             moment_2: state.moment_2.to_device(device),
             previous_grad: state.previous_grad.to_device(device),
+        }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for Adan {
+    const NAME: &'static str = "Adan";
+
+    fn state_shapes<const D: usize>(state: &AdanState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        {
+            let mut shapes = vec![
+                ("moment_1", tensor_shape(&state.moment_1)),
+                ("moment_diff", tensor_shape(&state.moment_diff)),
+                ("previous_grad", tensor_shape(&state.previous_grad)),
+            ];
+            shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
+            shapes
         }
     }
 }

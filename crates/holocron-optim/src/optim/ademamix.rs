@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, ema};
+use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`AdEMAMix`].
@@ -150,6 +151,20 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
         AdEMAMixState {
             moments: state.moments.to_device(device),
             slow_moment: state.slow_moment.to_device(device),
+        }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for AdEMAMix {
+    const NAME: &'static str = "AdEMAMix";
+
+    fn state_shapes<const D: usize>(
+        state: &AdEMAMixState<B, D>,
+    ) -> Vec<(&'static str, Vec<usize>)> {
+        {
+            let mut shapes = state.moments.shapes();
+            shapes.push(("slow_moment", tensor_shape(&state.slow_moment)));
+            shapes
         }
     }
 }

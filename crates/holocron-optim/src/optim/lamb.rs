@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustRatio};
+use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`Lamb`].
@@ -147,5 +148,13 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         LambState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for Lamb {
+    const NAME: &'static str = "Lamb";
+
+    fn state_shapes<const D: usize>(state: &LambState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        state.moments.shapes()
     }
 }

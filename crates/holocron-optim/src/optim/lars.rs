@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
+use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`Lars`].
@@ -153,5 +154,13 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         LarsState {
             momentum: state.momentum.to_device(device),
         }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for Lars {
+    const NAME: &'static str = "Lars";
+
+    fn state_shapes<const D: usize>(state: &LarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        vec![("momentum.buffer", tensor_shape(&state.momentum.buffer))]
     }
 }

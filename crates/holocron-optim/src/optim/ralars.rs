@@ -7,6 +7,7 @@ use super::config_entry_points;
 use crate::blocks::{
     AdamMoments, AdamMomentsState, L2Decay, Rectification, SecondMoment, TrustRatio,
 };
+use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`RaLars`].
@@ -160,5 +161,13 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
         RaLarsState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for RaLars {
+    const NAME: &'static str = "RaLars";
+
+    fn state_shapes<const D: usize>(state: &RaLarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        state.moments.shapes()
     }
 }

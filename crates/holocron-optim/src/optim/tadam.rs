@@ -5,6 +5,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
+use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`TAdam`].
@@ -199,6 +200,19 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
             moment_1: state.moment_1.to_device(device),
             moment_2: state.moment_2.to_device(device),
             weight_sum: state.weight_sum.to_device(device),
+        }
+    }
+}
+
+impl<B: Backend> StateLayout<B> for TAdam {
+    const NAME: &'static str = "TAdam";
+
+    fn state_shapes<const D: usize>(state: &TAdamState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+        {
+            // `weight_sum` is one element whatever the parameter's shape.
+            let mut shapes = vec![("moment_1", tensor_shape(&state.moment_1))];
+            shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
+            shapes
         }
     }
 }

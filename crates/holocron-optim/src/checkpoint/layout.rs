@@ -1,0 +1,270 @@
+//! What a record must look like to fit a model, per optimizer and wrapper.
+
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
+use burn::optim::{Optimizer, SimpleOptimizer};
+use burn::tensor::Tensor;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use hashbrown::HashMap;
+
+use super::{CheckpointError, CheckpointErrorKind};
+use crate::{Lookahead, Scout};
+
+/// A float parameter of a model, as a record is checked against it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamInfo {
+    /// The path of the parameter in the module, e.g. `fc1.weight`.
+    pub path: String,
+    /// Its shape.
+    pub shape: Vec<usize>,
+}
+
+/// The float parameters of a model, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ModuleParams {
+    params: HashMap<ParamId, ParamInfo>,
+}
+
+impl ModuleParams {
+    /// Collects the float parameters of `module`.
+    pub fn of<B: Backend, M: Module<B>>(module: &M) -> Self {
+        struct Collect {
+            path: Vec<String>,
+            params: HashMap<ParamId, ParamInfo>,
+        }
+        impl<B: Backend> ModuleVisitor<B> for Collect {
+            fn enter_module(&mut self, name: &str, _container_type: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _name: &str, _container_type: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                let shape = param.lazy_shape().to_vec();
+                let path = self.path.join(".");
+                self.params.insert(param.id, ParamInfo { path, shape });
+            }
+        }
+        let mut collect = Collect {
+            path: vec![],
+            params: HashMap::new(),
+        };
+        module.visit(&mut collect);
+        Self {
+            params: collect.params,
+        }
+    }
+
+    /// The parameter with this id, or an error saying the record holds state for a
+    /// parameter the model does not have.
+    pub fn get(&self, id: &ParamId, what: &str) -> Result<&ParamInfo, CheckpointError> {
+        self.params.get(id).ok_or_else(|| {
+            mismatch(format!(
+                "it holds {what} for parameter id {id} which the model does not have \
+                 (a different model, or the model's own record was not loaded first: \
+                 parameter ids are stored there)"
+            ))
+        })
+    }
+}
+
+fn mismatch(message: String) -> CheckpointError {
+    CheckpointError::new(CheckpointErrorKind::ModelMismatch, message)
+}
+
+/// The per-parameter state layout of a [`SimpleOptimizer`], so that a record can be checked
+/// against a model before use.
+pub trait StateLayout<B: Backend>: SimpleOptimizer<B> {
+    /// The name stored in checkpoints.
+    const NAME: &'static str;
+
+    /// The name and shape of each tensor of `state` that has the parameter's shape.
+    fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)>;
+}
+
+/// An optimizer whose record can be checked against a model: this crate's optimizers
+/// inside Burn's [`OptimizerAdaptor`], Burn's SGD, Adam and AdamW, and the wrappers around
+/// any of them.
+pub trait CheckedRecord<M: AutodiffModule<B>, B: AutodiffBackend>: Optimizer<M, B> {
+    /// The name stored in checkpoints, e.g. `Lookahead(Lamb)`.
+    fn checkpoint_name(&self) -> String;
+
+    /// Checks that every parameter `record` holds state for exists in the model with the
+    /// rank and shape of that state.
+    fn check_record(
+        &self,
+        record: &Self::Record,
+        params: &ModuleParams,
+    ) -> Result<(), CheckpointError>;
+}
+
+fn check_state<O: StateLayout<B>, B: Backend>(
+    id: &ParamId,
+    record: &AdaptorRecordV1<O, B>,
+    params: &ModuleParams,
+) -> Result<(), CheckpointError> {
+    let param = params.get(id, "optimizer state")?;
+    let (rank, shapes) = match record {
+        AdaptorRecordV1::Rank0(s) => (0, O::state_shapes(s)),
+        AdaptorRecordV1::Rank1(s) => (1, O::state_shapes(s)),
+        AdaptorRecordV1::Rank2(s) => (2, O::state_shapes(s)),
+        AdaptorRecordV1::Rank3(s) => (3, O::state_shapes(s)),
+        AdaptorRecordV1::Rank4(s) => (4, O::state_shapes(s)),
+        AdaptorRecordV1::Rank5(s) => (5, O::state_shapes(s)),
+        AdaptorRecordV1::Rank6(s) => (6, O::state_shapes(s)),
+        AdaptorRecordV1::Rank7(s) => (7, O::state_shapes(s)),
+        AdaptorRecordV1::Rank8(s) => (8, O::state_shapes(s)),
+    };
+    if rank != param.shape.len() {
+        return Err(mismatch(format!(
+            "parameter `{}` has rank {} (shape {:?}), its saved state has rank {rank}",
+            param.path,
+            param.shape.len(),
+            param.shape
+        )));
+    }
+    for (field, shape) in shapes {
+        if shape != param.shape {
+            return Err(mismatch(format!(
+                "parameter `{}` has shape {:?}, its saved state `{field}` has shape {shape:?}",
+                param.path, param.shape
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl<O, M, B> CheckedRecord<M, B> for OptimizerAdaptor<O, M, B>
+where
+    O: StateLayout<B::InnerBackend>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn checkpoint_name(&self) -> String {
+        O::NAME.to_string()
+    }
+
+    fn check_record(
+        &self,
+        record: &Self::Record,
+        params: &ModuleParams,
+    ) -> Result<(), CheckpointError> {
+        record.iter().try_for_each(|(id, state)| match state {
+            AdaptorRecord::V1(state) => check_state(id, state, params),
+        })
+    }
+}
+
+/// Checks flattened weights (slow weights, window rows) against the parameters' sizes.
+fn check_flat<B: Backend>(
+    id: &ParamId,
+    what: &str,
+    weights: &Tensor<B, 1>,
+    params: &ModuleParams,
+) -> Result<(), CheckpointError> {
+    let param = params.get(id, what)?;
+    let numel: usize = param.shape.iter().product();
+    let saved = weights.shape().num_elements();
+    if saved != numel {
+        return Err(mismatch(format!(
+            "parameter `{}` has {numel} elements (shape {:?}), its saved {what} have {saved}",
+            param.path, param.shape
+        )));
+    }
+    Ok(())
+}
+
+impl<O, M, B> CheckedRecord<M, B> for Lookahead<O, M, B>
+where
+    O: CheckedRecord<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn checkpoint_name(&self) -> String {
+        format!("Lookahead({})", self.inner().checkpoint_name())
+    }
+
+    fn check_record(
+        &self,
+        record: &Self::Record,
+        params: &ModuleParams,
+    ) -> Result<(), CheckpointError> {
+        self.inner().check_record(&record.inner, params)?;
+        record
+            .slow_weights
+            .iter()
+            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))
+    }
+}
+
+impl<O, M, B> CheckedRecord<M, B> for Scout<O, M, B>
+where
+    O: CheckedRecord<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn checkpoint_name(&self) -> String {
+        format!("Scout({})", self.inner().checkpoint_name())
+    }
+
+    fn check_record(
+        &self,
+        record: &Self::Record,
+        params: &ModuleParams,
+    ) -> Result<(), CheckpointError> {
+        self.inner().check_record(&record.inner, params)?;
+        record
+            .slow_weights
+            .iter()
+            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
+        record.window.iter().try_for_each(|(id, rows)| {
+            rows.iter()
+                .try_for_each(|w| check_flat(id, "window weights", w, params))
+        })
+    }
+}
+
+pub(crate) fn shape<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Vec<usize> {
+    tensor.shape().to_vec()
+}
+
+impl<B: Backend> StateLayout<B> for burn::optim::Sgd<B> {
+    const NAME: &'static str = "burn::Sgd";
+
+    fn state_shapes<const D: usize>(_state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
+        // Burn keeps the momentum buffer private: only the rank can be checked.
+        vec![]
+    }
+}
+
+fn adaptive_momentum_shapes<B: Backend, const D: usize>(
+    state: &burn::optim::AdaptiveMomentumState<B, D>,
+) -> Vec<(&'static str, Vec<usize>)> {
+    let mut shapes = vec![
+        ("moment_1", shape(&state.moment_1)),
+        ("moment_2", shape(&state.moment_2)),
+    ];
+    if let Some(max) = &state.max_moment_2 {
+        shapes.push(("max_moment_2", shape(max)));
+    }
+    shapes
+}
+
+impl<B: Backend> StateLayout<B> for burn::optim::Adam {
+    const NAME: &'static str = "burn::Adam";
+
+    fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
+        adaptive_momentum_shapes(&state.momentum)
+    }
+}
+
+impl<B: Backend> StateLayout<B> for burn::optim::AdamW {
+    const NAME: &'static str = "burn::AdamW";
+
+    fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
+        adaptive_momentum_shapes(&state.momentum)
+    }
+}
+
+pub(crate) use shape as tensor_shape;

@@ -12,7 +12,6 @@
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
@@ -20,7 +19,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use holocron_optim::*;
 
-type B = Autodiff<NdArray>;
+/// The backend picked by cargo feature (ndarray by default, `--features wgpu` or `cuda`).
+type B = holocron_optim_suite::backend::Autodiff;
 
 const STEPS: usize = 400;
 const HIDDEN: usize = 32;
@@ -146,7 +146,10 @@ fn main() {
             train(AdamConfig::new().init(), 0.02),
         ),
     ];
-    println!("{STEPS} full-batch steps, learning rate decaying linearly to 0\n");
+    println!(
+        "{STEPS} full-batch steps on {}, learning rate decaying linearly to 0\n",
+        holocron_optim_suite::backend::NAME
+    );
     println!("| optimizer | peak lr | initial MSE | final MSE | ms/step |");
     println!("|---|---|---|---|---|");
     for (name, lr, run) in &runs {

@@ -7,7 +7,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{
@@ -15,14 +14,13 @@ use burn::record::{
     NamedMpkFileRecorder, PrettyJsonFileRecorder,
 };
 use common::{
-    AnyConfig, ParamSet, Slot, WithOptimizer, Wrap, WrapperConfig, gradients, mixed_grads,
-    mixed_params,
+    AnyConfig, ParamSet, Slot, WithOptimizer, Wrap, gradients, mixed_grads, mixed_params,
 };
 use holocron_optim::checkpoint::{self, CheckedRecord, CheckpointErrorKind};
 use holocron_optim::*;
 use rstest::rstest;
 
-type B = Autodiff<NdArray<f32>>;
+type B = holocron_optim_suite::backend::Autodiff;
 
 const SAVE_AT: usize = 5;
 const TOTAL: usize = 11;
@@ -103,39 +101,6 @@ enum Rec {
     PrettyJson,
 }
 
-/// Every optimizer with each flag that adds state, and both wrappers saved mid-window.
-fn resumable(name: &str) -> (AnyConfig, Option<WrapperConfig>) {
-    use AnyConfig::*;
-    match name {
-        "lars" => (Lars(LarsConfig::new()), None),
-        "lars_momentum" => (Lars(LarsConfig::new().with_momentum(0.9)), None),
-        "lars_nesterov" => (
-            Lars(LarsConfig::new().with_momentum(0.9).with_nesterov(true)),
-            None,
-        ),
-        "lamb" => (Lamb(LambConfig::new().with_weight_decay(0.01)), None),
-        "ralars" => (RaLars(RaLarsConfig::new()), None),
-        "tadam" => (TAdam(TAdamConfig::new()), None),
-        "tadam_amsgrad" => (TAdam(TAdamConfig::new().with_amsgrad(true)), None),
-        "adabelief_amsgrad" => (AdaBelief(AdaBeliefConfig::new().with_amsgrad(true)), None),
-        "adamp_amsgrad" => (AdamP(AdamPConfig::new().with_amsgrad(true)), None),
-        "adan" => (Adan(AdanConfig::new()), None),
-        "adan_amsgrad" => (Adan(AdanConfig::new().with_amsgrad(true)), None),
-        "ademamix" => (AdEMAMix(AdEMAMixConfig::new()), None),
-        "lookahead_lamb" => (
-            Lamb(LambConfig::new()),
-            Some(WrapperConfig::Lookahead(
-                LookaheadConfig::new().with_sync_period(4),
-            )),
-        ),
-        "scout_adabelief" => (
-            AdaBelief(AdaBeliefConfig::new()),
-            Some(WrapperConfig::Scout(ScoutConfig::new().with_sync_period(4))),
-        ),
-        other => panic!("unknown case {other}"),
-    }
-}
-
 #[rstest]
 fn resumed_run_is_bit_identical(
     #[values(
@@ -157,7 +122,7 @@ fn resumed_run_is_bit_identical(
     name: &str,
     #[values(Rec::NamedMpk, Rec::Bin, Rec::PrettyJson)] rec: Rec,
 ) {
-    let (config, wrapper) = resumable(name);
+    let (config, wrapper) = common::flagged_case(name);
     let dir = scratch(&format!("{name}-{rec:?}"));
     let (uninterrupted, resumed) = match rec {
         Rec::NamedMpk => config.with(Wrap {
@@ -421,7 +386,11 @@ fn wrapper_weights_of_another_size_are_refused() {
     );
 }
 
-fn sgd() -> burn::optim::adaptor::OptimizerAdaptor<burn::optim::Sgd<NdArray<f32>>, ParamSet<B>, B> {
+fn sgd() -> burn::optim::adaptor::OptimizerAdaptor<
+    burn::optim::Sgd<holocron_optim_suite::backend::Backend>,
+    ParamSet<B>,
+    B,
+> {
     burn::optim::SgdConfig::new().init()
 }
 

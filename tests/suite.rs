@@ -4,7 +4,6 @@
 
 mod common;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::{Module, Param};
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
@@ -16,7 +15,7 @@ use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use rstest::rstest;
 
-type B = Autodiff<NdArray<f32>>;
+type B = holocron_optim_suite::backend::Autodiff;
 
 /// One optimizer with one set of flags, and the peak learning rates used on the two test
 /// problems (the rate decays to 0 over the run with `PolynomialLrScheduler`, power 1).

@@ -3,7 +3,6 @@
 
 mod common;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::optim::{GradientsParams, MultiGradientsParams, Optimizer, SgdConfig};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
 use burn::tensor::backend::DeviceOps;
@@ -12,7 +11,7 @@ use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use rstest::rstest;
 
-type B = Autodiff<NdArray<f32>>;
+type B = holocron_optim_suite::backend::Autodiff;
 
 /// Minimises `x^2 / 2` (gradient `x`) from `x = 1` with plain SGD inside the wrapper.
 fn scalar_run<O: Optimizer<ParamSet<B>, B>>(mut optim: O, lr: f64, steps: usize) -> Vec<f64> {

@@ -14,7 +14,8 @@
 //!
 //! Everything is deterministic: the data is a fixed grid, the initial weights come from a
 //! `sin` formula, the data loaders do not shuffle and load in the calling thread, and the
-//! backend is `Autodiff<NdArray<f32>>` on the CPU.
+//! backend is the one picked by cargo feature (`holocron_optim_suite::backend`, ndarray on
+//! the CPU by default).
 //!
 //! What one run does, in Burn 0.21's API:
 //!
@@ -35,7 +36,6 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
 use burn::data::dataset::InMemDataset;
@@ -59,9 +59,9 @@ use holocron_optim::{
     AdanConfig, LambConfig, LookaheadConfig, PolynomialLrScheduler, PolynomialLrSchedulerConfig,
 };
 
-/// The training backend: NdArray on the CPU, in `f32`, with autodiff.
-pub type TrainBackend = Autodiff<NdArray<f32>>;
-type InnerBackend = NdArray<f32>;
+/// The training backend: the one picked by cargo feature, in `f32`, with autodiff.
+pub type TrainBackend = holocron_optim_suite::backend::Autodiff;
+type InnerBackend = holocron_optim_suite::backend::Backend;
 
 /// Width of the hidden layer.
 const HIDDEN: usize = 16;

@@ -267,3 +267,37 @@ where
         }
     }
 }
+
+/// Every optimizer with each flag that adds state, and both wrappers (period 4, so that a
+/// run of a few steps ends in the middle of a window).
+pub fn flagged_case(name: &str) -> (AnyConfig, Option<WrapperConfig>) {
+    use AnyConfig::*;
+    match name {
+        "lars" => (Lars(LarsConfig::new()), None),
+        "lars_momentum" => (Lars(LarsConfig::new().with_momentum(0.9)), None),
+        "lars_nesterov" => (
+            Lars(LarsConfig::new().with_momentum(0.9).with_nesterov(true)),
+            None,
+        ),
+        "lamb" => (Lamb(LambConfig::new().with_weight_decay(0.01)), None),
+        "ralars" => (RaLars(RaLarsConfig::new()), None),
+        "tadam" => (TAdam(TAdamConfig::new()), None),
+        "tadam_amsgrad" => (TAdam(TAdamConfig::new().with_amsgrad(true)), None),
+        "adabelief_amsgrad" => (AdaBelief(AdaBeliefConfig::new().with_amsgrad(true)), None),
+        "adamp_amsgrad" => (AdamP(AdamPConfig::new().with_amsgrad(true)), None),
+        "adan" => (Adan(AdanConfig::new()), None),
+        "adan_amsgrad" => (Adan(AdanConfig::new().with_amsgrad(true)), None),
+        "ademamix" => (AdEMAMix(AdEMAMixConfig::new()), None),
+        "lookahead_lamb" => (
+            Lamb(LambConfig::new()),
+            Some(WrapperConfig::Lookahead(
+                LookaheadConfig::new().with_sync_period(4),
+            )),
+        ),
+        "scout_adabelief" => (
+            AdaBelief(AdaBeliefConfig::new()),
+            Some(WrapperConfig::Scout(ScoutConfig::new().with_sync_period(4))),
+        ),
+        other => panic!("unknown case {other}"),
+    }
+}

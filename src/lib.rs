@@ -1,0 +1,3 @@
+//! Support shared by holocron-optim's integration tests and examples. Not published.
+
+pub mod backend;

@@ -58,6 +58,8 @@
 //! assert!(w.iter().all(|x| (x - 1.0).abs() < 0.01), "{w:?}");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod blocks;
 pub mod checkpoint;
 mod error;

@@ -13,7 +13,7 @@
 //! no state for (a layer added since the save, or one that never had a gradient) simply
 //! starts with fresh state, as it would have on its first step.
 //!
-//! Records of the plain [`Optimizer::to_record`] kind (as Burn's `Learner` checkpointer
+//! Records of the plain [`Optimizer::to_record`](burn::optim::Optimizer::to_record) kind (as Burn's `Learner` checkpointer
 //! writes them) load through Burn's recorders as usual; these functions add the checks.
 //!
 //! # Example

@@ -57,8 +57,8 @@ pub struct AdaBeliefConfig {
 /// ```text
 /// g <- g + lambda p
 /// m <- beta_1 m + (1 - beta_1) g
-/// s <- beta_2 s + (1 - beta_2) (g - m)^2 + eps      (s <- max(s_max, s) with AMSGrad)
-/// p <- p - lr / (1 - beta_1^t) * m / (sqrt(s) / sqrt(1 - beta_2^t) + eps)
+/// s <- beta_2 s + (1 - beta_2) (g - m)^2 + eps      (AMSGrad: s_max <- max(s_max, s), used below)
+/// p <- p - lr / (1 - beta_1^t) * m / (sqrt(s or s_max) / sqrt(1 - beta_2^t) + eps)
 /// ```
 ///
 /// # Differences from holocron

@@ -62,8 +62,8 @@ pub struct AdamPConfig {
 ///
 /// ```text
 /// g <- g + lambda p
-/// m, v      Adam's moments of g (v <- max(v_max, v) with AMSGrad)
-/// u  = m / (1 - beta_1^t) / (sqrt(v) / sqrt(1 - beta_2^t) + eps)
+/// m, v      Adam's moments of g (AMSGrad: v_max <- max(v_max, v))
+/// u  = m / (1 - beta_1^t) / (sqrt(v or v_max) / sqrt(1 - beta_2^t) + eps)
 /// if cos(p, g) < delta / sqrt(numel):     (one signed cosine over the whole tensor)
 ///     n = p / (‖p‖ + eps);   u <- u - (n·u) n
 /// p <- p - lr u

@@ -60,8 +60,8 @@ pub struct AdanConfig {
 /// ```text
 /// m <- beta_1 m + (1 - beta_1) g
 /// v <- beta_2 v + (1 - beta_2) (g - g_prev)
-/// n <- beta_3 n + (1 - beta_3) (g + beta_2 (g - g_prev))^2    (n <- max(n_max, n) with AMSGrad)
-/// p <- p - lr (m / (1 - beta_1^t) + beta_2 v / (1 - beta_2^t)) / (sqrt(n) / sqrt(1 - beta_3^t) + eps)
+/// n <- beta_3 n + (1 - beta_3) (g + beta_2 (g - g_prev))^2    (AMSGrad: n_max <- max(n_max, n))
+/// p <- p - lr (m / (1 - beta_1^t) + beta_2 v / (1 - beta_2^t)) / (sqrt(n or n_max) / sqrt(1 - beta_3^t) + eps)
 /// p <- p / (1 + lr lambda)
 /// ```
 ///

@@ -73,8 +73,8 @@ pub struct RaLarsConfig {
 /// p <- p - lr * clamp(‖p‖, lo, hi) / ‖u‖ * u      (ratio 1 when either norm is 0)
 /// ```
 ///
-/// This is holocron 0.3.0 exactly, including its `rho_t > 4` threshold (RAdam's paper
-/// uses `>= 5`).
+/// This is holocron 0.3.0 exactly, including its `rho_t > 4` threshold (the RAdam authors'
+/// code uses `rho_t >= 5`, PyTorch's `RAdam` `rho_t > 5`).
 #[derive(Clone, Debug)]
 pub struct RaLars {
     moments: AdamMoments,

@@ -63,8 +63,8 @@ pub struct TAdamConfig {
 /// w  = (nu + d) / (nu + sum((g - m)^2 / (v + eps)))
 /// m <- W / (W + w) m + w / (W + w) g
 /// W <- W (2 beta_1 - 1) / beta_1 + w
-/// v <- beta_2 v + (1 - beta_2) g^2            (v <- max(v_max, v) with AMSGrad)
-/// p <- p - lr / (1 - beta_1^t) * m / (sqrt(v) / sqrt(1 - beta_2^t) + eps)
+/// v <- beta_2 v + (1 - beta_2) g^2            (AMSGrad: v_max <- max(v_max, v))
+/// p <- p - lr / (1 - beta_1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta_2^t) + eps)
 /// ```
 ///
 /// This is holocron 0.3.0 exactly (and the paper); its documentation's `(g_t - g_{t-1})` in

@@ -10,8 +10,9 @@
 //! The model is two square f32 matrices and two vectors (4M or 32M parameters in all),
 //! stepped through Burn's `OptimizerAdaptor` (or the wrapper) with fixed gradients. Each
 //! optimizer runs in its own process (this program re-runs itself) so that its peak memory
-//! is its own: 3 warm-up steps, then the median of 7 timed steps, each ending with a read of
-//! one parameter value so that asynchronous backends have finished. Figures are ns per
+//! is its own: 3 warm-up steps, then the mean of 12 timed steps (two sync periods of the
+//! wrappers' default 6, so their syncs count), each ending with a read of one parameter
+//! value so that asynchronous backends have finished. Figures are ns per
 //! parameter per step and the process's peak resident memory (Linux `VmHWM`) in bytes per
 //! parameter, which includes the parameters (4) and gradients (4) themselves.
 //! Absolute figures drift on shared machines: compare ratios within one run.
@@ -29,7 +30,7 @@ use holocron_optim_suite::backend;
 type B = backend::Autodiff;
 type Inner = backend::Backend;
 
-const NAMES: [&str; 13] = [
+const NAMES: [&str; 15] = [
     "burn-adam",
     "burn-adamw",
     "burn-adan",
@@ -43,7 +44,12 @@ const NAMES: [&str; 13] = [
     "ademamix",
     "lookahead-adam",
     "scout-adam",
+    "lookahead-adabelief",
+    "scout-adabelief",
 ];
+
+const WARM_UP: usize = 3;
+const TIMED: usize = 12;
 
 #[derive(Module, Debug)]
 struct Params<B: Backend> {
@@ -88,7 +94,7 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
     ];
     let mut model = params;
     let mut times = vec![];
-    for step in 0..10 {
+    for step in 0..WARM_UP + TIMED {
         let mut g = GradientsParams::new();
         g.register(model.a.id, grads[0].clone());
         g.register(model.b.id, grads[1].clone());
@@ -98,15 +104,14 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
         model = optim.step(1e-3, model, g);
         // Wait for the device: read one value back.
         let _: f32 = model.c.val().slice(0..1).into_scalar();
-        if step >= 3 {
+        if step >= WARM_UP {
             times.push(start.elapsed().as_secs_f64());
         }
     }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
         "{:.3} {:.1}",
-        median * 1e9 / numel as f64,
+        mean * 1e9 / numel as f64,
         peak_bytes() as f64 / numel as f64
     );
 }
@@ -134,6 +139,14 @@ fn child(name: &str, millions: usize) {
         ),
         "scout-adam" => measure(
             ScoutConfig::new().init(AdamConfig::new().init::<B, Params<B>>()),
+            n,
+        ),
+        "lookahead-adabelief" => measure(
+            LookaheadConfig::new().init(AdaBeliefConfig::new().init::<B, Params<B>>()),
+            n,
+        ),
+        "scout-adabelief" => measure(
+            ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, Params<B>>()),
             n,
         ),
         other => panic!("unknown optimizer {other}"),

@@ -8,6 +8,9 @@
 //! produced by the Python reference (holocron.optim 0.3.0 on PyTorch, plus the reference
 //! classes of NUMERICS.md's departures); see `tests/golden/README.md`.
 //!
+//! On a backend with a fused step (ndarray), every case runs twice: on the fused step (the
+//! default) and on the composed tensor operations (`fused = false`).
+//!
 //! Tolerance: `|ours - golden| <= tol * max(|golden|, 1e-2)` for every value of every
 //! parameter after every step, `tol = 1e-9` for f64 and `2e-4` for f32.
 
@@ -314,32 +317,48 @@ fn golden_trajectories() {
     let (mut passed, mut skipped) = (0, 0);
     println!("backend: {}", backend::NAME);
     println!("golden directory: {}", dir.display());
+    let paths: &[bool] = if backend::HAS_FUSED {
+        &[true, false]
+    } else {
+        &[true]
+    };
     for path in &files {
         let (case, is_f64) = load(path);
-        let label = format!("{} ({})", case.name, if is_f64 { "f64" } else { "f32" });
-        let any = config(&case);
-        let job = || Wrap {
-            wrapper: case.wrapper.clone(),
-            job: Replay(&case),
-        };
-        let (worst, tol) = if is_f64 {
-            match replay_f64(&any, job()) {
-                Some(worst) => (worst, TOL_F64),
-                None => {
-                    println!("SKIP {label:48} the {} backend has no f64", backend::NAME);
-                    skipped += 1;
-                    continue;
+        for &fused in paths {
+            let step = match (backend::HAS_FUSED, fused) {
+                (false, _) => "",
+                (true, true) => ", fused",
+                (true, false) => ", composed",
+            };
+            let label = format!(
+                "{} ({}{step})",
+                case.name,
+                if is_f64 { "f64" } else { "f32" }
+            );
+            let any = config(&case).with_fused(fused);
+            let job = || Wrap {
+                wrapper: case.wrapper.clone(),
+                job: Replay(&case),
+            };
+            let (worst, tol) = if is_f64 {
+                match replay_f64(&any, job()) {
+                    Some(worst) => (worst, TOL_F64),
+                    None => {
+                        println!("SKIP {label:56} the {} backend has no f64", backend::NAME);
+                        skipped += 1;
+                        continue;
+                    }
                 }
+            } else {
+                (any.with::<Autodiff<backend::Backend>, _, _>(job()), TOL_F32)
+            };
+            let verdict = if worst <= tol { "ok  " } else { "FAIL" };
+            println!("{verdict} {label:56} max rel error {worst:.3e} (tolerance {tol:.0e})");
+            if worst <= tol {
+                passed += 1;
+            } else {
+                failures.push(label);
             }
-        } else {
-            (any.with::<Autodiff<backend::Backend>, _, _>(job()), TOL_F32)
-        };
-        let verdict = if worst <= tol { "ok  " } else { "FAIL" };
-        println!("{verdict} {label:48} max rel error {worst:.3e} (tolerance {tol:.0e})");
-        if worst <= tol {
-            passed += 1;
-        } else {
-            failures.push(label);
         }
     }
     println!(

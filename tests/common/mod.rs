@@ -53,6 +53,22 @@ impl AnyConfig {
         }
     }
 
+    /// The same configuration with the fused step switched on or off (SGD has none).
+    pub fn with_fused(self, fused: bool) -> Self {
+        use AnyConfig::*;
+        match self {
+            Lars(c) => Lars(c.with_fused(fused)),
+            Lamb(c) => Lamb(c.with_fused(fused)),
+            RaLars(c) => RaLars(c.with_fused(fused)),
+            TAdam(c) => TAdam(c.with_fused(fused)),
+            AdaBelief(c) => AdaBelief(c.with_fused(fused)),
+            AdamP(c) => AdamP(c.with_fused(fused)),
+            Adan(c) => Adan(c.with_fused(fused)),
+            AdEMAMix(c) => AdEMAMix(c.with_fused(fused)),
+            Sgd => Sgd,
+        }
+    }
+
     /// The error `try_init` returns for this configuration, as a message.
     pub fn try_init_error<B: AutodiffBackend, M: AutodiffModule<B>>(&self) -> Option<String> {
         let message = |e: ConfigError| e.to_string();

@@ -63,6 +63,9 @@
 pub mod blocks;
 pub mod checkpoint;
 mod error;
+// Without the `ndarray` feature no backend reaches the fused kernels.
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+mod fused;
 mod optim;
 mod schedule;
 mod wrapper;

@@ -96,6 +96,36 @@ impl<B: Backend, const D: usize> SecondMomentState<B, D> {
             .add_scalar(epsilon)
     }
 
+    /// The fused path's lanes: `[v]`, or `[v, v_max]` with AMSGrad; zeros (shaped like
+    /// `like`) for what the state does not hold yet. A zero maximum gives the same first
+    /// maximum as the tensor form, the average itself, since averages are `>= 0`.
+    pub(crate) fn into_lanes(
+        state: Option<Self>,
+        like: &Tensor<B, D>,
+        amsgrad: bool,
+    ) -> Vec<Tensor<B, D>> {
+        let (average, max) = match state {
+            Some(s) => (s.average, s.max_average),
+            None => (like.zeros_like(), None),
+        };
+        let mut lanes = vec![average];
+        if amsgrad {
+            lanes.push(max.unwrap_or_else(|| like.zeros_like()));
+        }
+        lanes
+    }
+
+    /// Back from [`Self::into_lanes`].
+    pub(crate) fn from_lanes(
+        lanes: &mut impl Iterator<Item = Tensor<B, D>>,
+        amsgrad: bool,
+    ) -> Self {
+        Self {
+            average: lanes.next().expect("second-moment lane"),
+            max_average: amsgrad.then(|| lanes.next().expect("AMSGrad lane")),
+        }
+    }
+
     /// Moves the state to `device`.
     pub fn to_device(self, device: &B::Device) -> Self {
         Self {
@@ -218,6 +248,35 @@ impl<B: Backend, const D: usize> AdamMomentsState<B, D> {
         let mut shapes = vec![("moment_1", self.moment_1.shape().to_vec())];
         shapes.extend(self.moment_2.shapes("moment_2", "max_moment_2"));
         shapes
+    }
+
+    /// The fused path's lanes `[m, v]` (`[m, v, v_max]` with AMSGrad) and the step count,
+    /// zeros and 0 before the first step.
+    pub(crate) fn into_lanes(
+        state: Option<Self>,
+        like: &Tensor<B, D>,
+        amsgrad: bool,
+    ) -> (usize, Vec<Tensor<B, D>>) {
+        let (time, moment_1, moment_2) = match state {
+            Some(s) => (s.time, s.moment_1, Some(s.moment_2)),
+            None => (0, like.zeros_like(), None),
+        };
+        let mut lanes = vec![moment_1];
+        lanes.extend(SecondMomentState::into_lanes(moment_2, like, amsgrad));
+        (time, lanes)
+    }
+
+    /// Back from [`Self::into_lanes`], with the new step count.
+    pub(crate) fn from_lanes(
+        time: usize,
+        lanes: &mut impl Iterator<Item = Tensor<B, D>>,
+        amsgrad: bool,
+    ) -> Self {
+        Self {
+            time,
+            moment_1: lanes.next().expect("first-moment lane"),
+            moment_2: SecondMomentState::from_lanes(lanes, amsgrad),
+        }
     }
 
     /// Moves the state to `device`.

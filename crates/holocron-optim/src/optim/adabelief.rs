@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment};
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
+use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`AdaBelief`].
 ///
@@ -45,6 +47,11 @@ pub struct AdaBeliefConfig {
     /// Whether the denominator uses the running maximum of the belief (AMSGrad).
     #[config(default = false)]
     pub amsgrad: bool,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -70,6 +77,7 @@ pub struct AdaBelief {
     moments: AdamMoments,
     epsilon: f64,
     decay: L2Decay,
+    fused: bool,
 }
 
 /// State of [`AdaBelief`].
@@ -91,6 +99,7 @@ impl AdaBeliefConfig {
 
     fn build_unchecked(&self) -> AdaBelief {
         AdaBelief {
+            fused: self.fused,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -119,6 +128,9 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let grad = self.decay.apply(grad, &tensor);
         let moments = self
             .moments
@@ -144,5 +156,60 @@ impl<B: Backend> StateLayout<B> for AdaBelief {
         state: &AdaBeliefState<B, D>,
     ) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
+    }
+}
+
+impl AdaBelief {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdaBeliefState<B, D>>,
+    ) -> (Tensor<B, D>, Option<AdaBeliefState<B, D>>) {
+        let amsgrad = self.moments.second.amsgrad;
+        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
+        let time = time + 1;
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
+        (tensor, Some(AdaBeliefState { moments }))
+    }
+}
+
+impl Kernel for Step<'_, AdaBelief> {
+    fn amsgrad(&self) -> bool {
+        self.optim.moments.second.amsgrad
+    }
+
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, optim.epsilon);
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let lr = E::of(self.lr);
+        lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
+                let (n, grad) = (param.len(), &grad[..param.len()]);
+                for i in 0..n {
+                    let (p, g) = (&mut param[i], grad[i]);
+                    let (m, v) = moments.update_belief(rule, i, decay.apply(g, *p));
+                    *p = *p - rule.direction(m, v) * lr;
+                }
+                []
+            },
+        );
     }
 }

@@ -9,6 +9,8 @@ use crate::blocks::{
 };
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
+use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
 
 /// Configuration of [`AdamP`].
 ///
@@ -51,6 +53,11 @@ pub struct AdamPConfig {
     /// Cosine threshold of the projection, divided by `sqrt(numel)` (`> 0`).
     #[config(default = 0.1)]
     pub delta: f64,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -77,6 +84,7 @@ pub struct AdamP {
     epsilon: f64,
     decay: L2Decay,
     projection: ScaleInvariantProjection,
+    fused: bool,
 }
 
 /// State of [`AdamP`].
@@ -99,6 +107,7 @@ impl AdamPConfig {
 
     fn build_unchecked(&self) -> AdamP {
         AdamP {
+            fused: self.fused,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -131,6 +140,9 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let grad = self.decay.apply(grad, &tensor);
         let moments = self.moments.update(grad.clone(), state.map(|s| s.moments));
         let update = self.moments.direction(&moments, self.epsilon);
@@ -153,5 +165,80 @@ impl<B: Backend> StateLayout<B> for AdamP {
 
     fn state_shapes<const D: usize>(state: &AdamPState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
+    }
+}
+
+impl AdamP {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdamPState<B, D>>,
+    ) -> (Tensor<B, D>, Option<AdamPState<B, D>>) {
+        let amsgrad = self.moments.second.amsgrad;
+        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
+        let time = time + 1;
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
+        (tensor, Some(AdamPState { moments }))
+    }
+}
+
+/// Two passes: the moments and the sums `p·p`, `g·g`, `p·g`, `p·u` that decide the
+/// projection, then the (projected) update.
+impl Kernel for Step<'_, AdamP> {
+    fn amsgrad(&self) -> bool {
+        self.optim.moments.second.amsgrad
+    }
+
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let [pp, gg, pg, pu] = lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
+                let (n, grad) = (param.len(), &grad[..param.len()]);
+                sum_each(n, |i| {
+                    let (p, g) = (param[i], grad[i]);
+                    let g = decay.apply(g, p);
+                    let (m, v) = moments.update(rule, i, g);
+                    let update = rule.direction(m, v);
+                    [p * p, g * g, p * g, p * update]
+                })
+            },
+        );
+        let (norm, radial) = optim.projection.radial_of(lanes.len(), pp, gg, pg, pu);
+        // `(p / norm) radial` as one product: a division per element costs more than the
+        // memory traffic here.
+        let radial = E::of(radial / norm);
+        let lr = E::of(self.lr);
+        lanes.pass(
+            |Lanes {
+                 param, mut state, ..
+             }| {
+                let moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
+                for (i, p) in param.iter_mut().enumerate() {
+                    let (m, v) = moments.get(i);
+                    let update = rule.direction(m, v) - *p * radial;
+                    *p = *p - update * lr;
+                }
+                []
+            },
+        );
     }
 }

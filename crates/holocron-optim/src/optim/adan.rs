@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{Denominator, Ema, ProximalRule, SecondLanes, SecondMomentRule};
+use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`Adan`].
 ///
@@ -48,6 +50,11 @@ pub struct AdanConfig {
     /// Whether the denominator uses the running maximum of `n` (AMSGrad).
     #[config(default = false)]
     pub amsgrad: bool,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -79,6 +86,7 @@ pub struct Adan {
     second: SecondMoment,
     epsilon: f64,
     decay: ProximalDecay,
+    fused: bool,
 }
 
 /// State of [`Adan`].
@@ -109,6 +117,7 @@ impl AdanConfig {
 
     fn build_unchecked(&self) -> Adan {
         Adan {
+            fused: self.fused,
             beta_1: self.beta_1,
             beta_2: self.beta_2,
             second: SecondMoment {
@@ -135,6 +144,9 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let (time, moment_1, moment_diff, moment_2, diff) = match state {
             Some(s) => (
                 s.time,
@@ -198,5 +210,105 @@ impl<B: Backend> StateLayout<B> for Adan {
             shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
             shapes
         }
+    }
+}
+
+impl Adan {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdanState<B, D>>,
+    ) -> (Tensor<B, D>, Option<AdanState<B, D>>) {
+        let amsgrad = self.second.amsgrad;
+        let (time, mut lanes, moment_2) = match state {
+            Some(s) => (
+                s.time,
+                vec![s.moment_1, s.moment_diff, s.previous_grad],
+                Some(s.moment_2),
+            ),
+            // The previous gradient is not read on the first step (the difference is 0).
+            None => (
+                0,
+                vec![grad.zeros_like(), grad.zeros_like(), grad.zeros_like()],
+                None,
+            ),
+        };
+        lanes.extend(SecondMomentState::into_lanes(moment_2, &grad, amsgrad));
+        let time = time + 1;
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let mut lanes = lanes.into_iter();
+        let mut next = || lanes.next().expect("Adan lane");
+        let (moment_1, moment_diff, previous_grad) = (next(), next(), next());
+        let moment_2 = SecondMomentState::from_lanes(&mut lanes, amsgrad);
+        let state = AdanState {
+            time,
+            moment_1,
+            moment_diff,
+            moment_2,
+            previous_grad,
+        };
+        (tensor, Some(state))
+    }
+}
+
+/// Lanes: `[m, v, g_prev, n]`, and `n_max` with AMSGrad.
+impl Kernel for Step<'_, Adan> {
+    fn amsgrad(&self) -> bool {
+        self.optim.second.amsgrad
+    }
+
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let (first, diff_average) = (Ema::<E>::new(optim.beta_1), Ema::<E>::new(optim.beta_2));
+        let second = SecondMomentRule::<E>::new(&optim.second, 0.0);
+        let beta_2 = E::of(optim.beta_2);
+        let scale_1 = E::of(1.0 / bias_correction(optim.beta_1, self.time));
+        let scale_2 = E::of(optim.beta_2 / bias_correction(optim.beta_2, self.time));
+        let denominator =
+            Denominator::<E>::new(bias_correction(optim.second.beta, self.time), optim.epsilon);
+        let decay = ProximalRule::<E>::new(&optim.decay, self.lr);
+        let lr = E::of(self.lr);
+        // The first difference is zero: the (zero) previous gradient counts with weight 0.
+        let difference = E::of(if self.time == 1 { 0.0 } else { 1.0 });
+        lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let n = param.len();
+                let [m_lane, v_lane, prev_lane, n_lanes @ ..] = &mut state[..] else {
+                    unreachable!("Adan takes four or five lanes")
+                };
+                let (grad, m_lane, v_lane) = (&grad[..n], &mut m_lane[..n], &mut v_lane[..n]);
+                let prev_lane = &mut prev_lane[..n];
+                let mut n_lanes = SecondLanes::<E, AMSGRAD>::new(n_lanes, n);
+                for i in 0..n {
+                    let (p, g) = (&mut param[i], grad[i]);
+                    let diff = (g - prev_lane[i]) * difference;
+                    prev_lane[i] = g;
+                    let m = first.apply(m_lane[i], g);
+                    m_lane[i] = m;
+                    let v = diff_average.apply(v_lane[i], diff);
+                    v_lane[i] = v;
+                    let nesterov = g + diff * beta_2;
+                    let n = n_lanes.update(second, i, nesterov * nesterov);
+                    let numerator = m * scale_1 + v * scale_2;
+                    *p = decay.apply(*p - numerator / denominator.apply(n) * lr);
+                }
+                []
+            },
+        );
     }
 }

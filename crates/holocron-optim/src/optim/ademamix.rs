@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, ema};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{AdamRule, Ema, L2Rule, MomentLanes};
+use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`AdEMAMix`].
 ///
@@ -48,6 +50,11 @@ pub struct AdEMAMixConfig {
     /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
     #[config(default = 0.0)]
     pub weight_decay: f64,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -73,6 +80,7 @@ pub struct AdEMAMix {
     alpha: f64,
     epsilon: f64,
     decay: L2Decay,
+    fused: bool,
 }
 
 /// State of [`AdEMAMix`].
@@ -98,6 +106,7 @@ impl AdEMAMixConfig {
 
     fn build_unchecked(&self) -> AdEMAMix {
         AdEMAMix {
+            fused: self.fused,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -128,6 +137,9 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let grad = self.decay.apply(grad, &tensor);
         let (moments, slow_moment) = match state {
             Some(s) => (Some(s.moments), Some(s.slow_moment)),
@@ -166,5 +178,78 @@ impl<B: Backend> StateLayout<B> for AdEMAMix {
             shapes.push(("slow_moment", tensor_shape(&state.slow_moment)));
             shapes
         }
+    }
+}
+
+impl AdEMAMix {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdEMAMixState<B, D>>,
+    ) -> (Tensor<B, D>, Option<AdEMAMixState<B, D>>) {
+        let (moments, slow_moment) = match state {
+            Some(s) => (Some(s.moments), s.slow_moment),
+            None => (None, grad.zeros_like()),
+        };
+        let (time, moment_lanes) = AdamMomentsState::into_lanes(moments, &grad, false);
+        let time = time + 1;
+        let mut lanes = vec![slow_moment];
+        lanes.extend(moment_lanes);
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let mut lanes = lanes.into_iter();
+        let slow_moment = lanes.next().expect("slow-moment lane");
+        let moments = AdamMomentsState::from_lanes(time, &mut lanes, false);
+        (
+            tensor,
+            Some(AdEMAMixState {
+                moments,
+                slow_moment,
+            }),
+        )
+    }
+}
+
+/// Lanes: `[m2, m1, nu]`.
+impl Kernel for Step<'_, AdEMAMix> {
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
+        let slow = Ema::<E>::new(optim.beta_3);
+        let alpha = E::of(optim.alpha);
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let lr = E::of(self.lr);
+        lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let (slow_lane, moment_lanes) = state.split_at_mut(1);
+                let slow_lane = &mut slow_lane[0][..param.len()];
+                let mut moments = MomentLanes::<E, AMSGRAD>::new(moment_lanes, param.len());
+                let (n, grad) = (param.len(), &grad[..param.len()]);
+                for i in 0..n {
+                    let (p, g) = (&mut param[i], grad[i]);
+                    let g = decay.apply(g, *p);
+                    let m2 = slow.apply(slow_lane[i], g);
+                    slow_lane[i] = m2;
+                    let (m, v) = moments.update(rule, i, g);
+                    let numerator = rule.first(m) + m2 * alpha;
+                    *p = *p - numerator / rule.denominator(v) * lr;
+                }
+                []
+            },
+        );
     }
 }

@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustRatio};
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
+use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
 
 /// Configuration of [`Lamb`].
 ///
@@ -51,6 +53,11 @@ pub struct LambConfig {
     /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
     #[config(default = true)]
     pub bias_correction: bool,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -79,6 +86,7 @@ pub struct Lamb {
     epsilon: f64,
     decay: L2Decay,
     trust: TrustRatio,
+    fused: bool,
 }
 
 /// State of [`Lamb`].
@@ -101,6 +109,7 @@ impl LambConfig {
 
     fn build_unchecked(&self) -> Lamb {
         Lamb {
+            fused: self.fused,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -133,6 +142,9 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let moments = self.moments.update(grad, state.map(|s| s.moments));
         let update = self
             .decay
@@ -156,5 +168,75 @@ impl<B: Backend> StateLayout<B> for Lamb {
 
     fn state_shapes<const D: usize>(state: &LambState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
+    }
+}
+
+impl Lamb {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<LambState<B, D>>,
+    ) -> (Tensor<B, D>, Option<LambState<B, D>>) {
+        let amsgrad = self.moments.second.amsgrad;
+        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
+        let time = time + 1;
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
+        (tensor, Some(LambState { moments }))
+    }
+}
+
+/// Two passes: the moments and the norms `‖p‖`, `‖u‖`, then the scaled update.
+impl Kernel for Step<'_, Lamb> {
+    fn amsgrad(&self) -> bool {
+        self.optim.moments.second.amsgrad
+    }
+
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let [pp, uu] = lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
+                let (n, grad) = (param.len(), &grad[..param.len()]);
+                sum_each(n, |i| {
+                    let (p, g) = (param[i], grad[i]);
+                    let (m, v) = moments.update(rule, i, g);
+                    let update = decay.apply(rule.direction(m, v), p);
+                    [p * p, update * update]
+                })
+            },
+        );
+        let ratio = E::of(optim.trust.ratio_of(pp.sqrt(), uu.sqrt()));
+        let lr = E::of(self.lr);
+        lanes.pass(
+            |Lanes {
+                 param, mut state, ..
+             }| {
+                let moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
+                for (i, p) in param.iter_mut().enumerate() {
+                    let (m, v) = moments.get(i);
+                    let update = decay.apply(rule.direction(m, v), *p);
+                    *p = *p - update * ratio * lr;
+                }
+                []
+            },
+        );
     }
 }

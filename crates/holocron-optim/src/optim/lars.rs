@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{HeavyBallRule, L2Rule};
+use crate::fused::{self, Kernel, Lanes, Real, sum_each};
 
 /// Configuration of [`Lars`].
 ///
@@ -51,6 +53,11 @@ pub struct LarsConfig {
     /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
     #[config(default = "(0.0, 10.0)")]
     pub scale_clip: (f64, f64),
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -83,6 +90,7 @@ pub struct Lars {
     decay: L2Decay,
     trust: TrustRatio,
     momentum: HeavyBall,
+    fused: bool,
 }
 
 /// State of [`Lars`]: the momentum buffer (no state at all without momentum).
@@ -112,6 +120,7 @@ impl LarsConfig {
 
     fn build_unchecked(&self) -> Lars {
         Lars {
+            fused: self.fused,
             decay: L2Decay {
                 weight_decay: self.weight_decay,
             },
@@ -140,6 +149,9 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let param_norm = l2_norm(&tensor);
         let denominator =
             l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
@@ -162,5 +174,82 @@ impl<B: Backend> StateLayout<B> for Lars {
 
     fn state_shapes<const D: usize>(state: &LarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
         vec![("momentum.buffer", tensor_shape(&state.momentum.buffer))]
+    }
+}
+
+impl Lars {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<LarsState<B, D>>,
+    ) -> (Tensor<B, D>, Option<LarsState<B, D>>) {
+        let first = state.is_none();
+        let lanes = match state {
+            _ if self.momentum.momentum == 0.0 => vec![],
+            Some(s) => vec![s.momentum.buffer],
+            None => vec![grad.zeros_like()],
+        };
+        let (tensor, lanes) = fused::run(
+            &LarsStep {
+                optim: self,
+                lr,
+                first,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let state = lanes.into_iter().next().map(|buffer| LarsState {
+            momentum: HeavyBallState { buffer },
+        });
+        (tensor, state)
+    }
+}
+
+/// A LARS step: it keeps no step count, only whether this is the first step.
+struct LarsStep<'a> {
+    optim: &'a Lars,
+    lr: f64,
+    first: bool,
+}
+
+/// Two passes: the norms `‖p‖`, `‖g‖`, then the update. Lanes: `[]`, or `[buffer]` with
+/// momentum.
+impl Kernel for LarsStep<'_> {
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let [pp, gg] = lanes.pass(|Lanes { param, grad, .. }| {
+            let (n, grad) = (param.len(), &grad[..param.len()]);
+            sum_each(n, |i| [param[i] * param[i], grad[i] * grad[i]])
+        });
+        let param_norm = pp.sqrt();
+        let denominator = gg.sqrt() + param_norm * optim.decay.weight_decay;
+        let ratio = E::of(optim.trust.ratio_of(param_norm, denominator));
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let momentum = HeavyBallRule::<E>::new(&optim.momentum, self.first);
+        let lr = E::of(self.lr);
+        lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| match state.first_mut() {
+                Some(buffer) => {
+                    for ((p, &g), b) in param.iter_mut().zip(grad).zip(buffer.iter_mut()) {
+                        let direction = decay.apply(g, *p) * ratio;
+                        *p = *p - momentum.apply(b, direction) * lr;
+                    }
+                    []
+                }
+                None => {
+                    for (p, &g) in param.iter_mut().zip(grad) {
+                        *p = *p - decay.apply(g, *p) * ratio * lr;
+                    }
+                    []
+                }
+            },
+        );
     }
 }

@@ -7,6 +7,8 @@ use super::config_entry_points;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
+use crate::fused::rules::{Denominator, L2Rule, SecondLanes, SecondMomentRule};
+use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
 
 /// Configuration of [`TAdam`].
 ///
@@ -49,6 +51,11 @@ pub struct TAdamConfig {
     /// Degrees of freedom `nu` of the Student-t (`> 0`); `None` uses each tensor's number of
     /// elements.
     pub dof: Option<f64>,
+    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
+    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// same update.
+    #[config(default = true)]
+    pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -76,6 +83,7 @@ pub struct TAdam {
     epsilon: f64,
     decay: L2Decay,
     dof: Option<f64>,
+    fused: bool,
 }
 
 /// State of [`TAdam`].
@@ -110,6 +118,7 @@ impl TAdamConfig {
 
     fn build_unchecked(&self) -> TAdam {
         TAdam {
+            fused: self.fused,
             beta_1: self.beta_1,
             second: SecondMoment {
                 beta: self.beta_2,
@@ -136,6 +145,9 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        if self.fused && fused::supported(&tensor, &grad) {
+            return self.fused_step(lr, tensor, grad, state);
+        }
         let grad = self.decay.apply(grad, &tensor);
         let numel = tensor.shape().num_elements() as f64;
         let dof = self.dof.unwrap_or(numel);
@@ -214,5 +226,113 @@ impl<B: Backend> StateLayout<B> for TAdam {
             shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
             shapes
         }
+    }
+}
+
+impl TAdam {
+    fn fused_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<TAdamState<B, D>>,
+    ) -> (Tensor<B, D>, Option<TAdamState<B, D>>) {
+        let amsgrad = self.second.amsgrad;
+        let (time, moment_1, moment_2, weight_sum) = match state {
+            Some(s) => (s.time, s.moment_1, Some(s.moment_2), s.weight_sum),
+            None => (
+                0,
+                grad.zeros_like(),
+                None,
+                Tensor::full(
+                    [1],
+                    self.beta_1 / (1.0 - self.beta_1),
+                    (&grad.device(), grad.dtype()),
+                ),
+            ),
+        };
+        let mut lanes = vec![moment_1];
+        lanes.extend(SecondMomentState::into_lanes(moment_2, &grad, amsgrad));
+        // The weight sum rides along as a one-element lane, reshaped to the parameter's rank.
+        lanes.push(weight_sum.reshape([1; D]));
+        let time = time + 1;
+        let (tensor, lanes) = fused::run(
+            &Step {
+                optim: self,
+                lr,
+                time,
+            },
+            tensor,
+            grad,
+            lanes,
+        );
+        let mut lanes = lanes.into_iter();
+        let moment_1 = lanes.next().expect("first-moment lane");
+        let moment_2 = SecondMomentState::from_lanes(&mut lanes, amsgrad);
+        let weight_sum = lanes.next().expect("weight-sum lane").reshape([1]);
+        let state = TAdamState {
+            time,
+            moment_1,
+            moment_2,
+            weight_sum,
+        };
+        (tensor, Some(state))
+    }
+}
+
+/// Two passes: the Mahalanobis distance of `g` under the current moments, then the
+/// weighted moments and the update. Lanes: `[m, v, W]` or `[m, v, v_max, W]`, `W` of one
+/// element.
+impl Kernel for Step<'_, TAdam> {
+    fn amsgrad(&self) -> bool {
+        self.optim.second.amsgrad
+    }
+
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let optim = self.optim;
+        let weight_lane = lanes.state.pop().expect("weight-sum lane");
+        let numel = lanes.len() as f64;
+        let decay = L2Rule::<E>::new(&optim.decay);
+        let epsilon = E::of(optim.epsilon);
+        let [distance] = lanes.pass(|Lanes { param, grad, state }| {
+            let (n, grad) = (param.len(), &grad[..param.len()]);
+            let (m_lane, v_lane) = (&state[0][..n], &state[1][..n]);
+            sum_each(n, |i| {
+                let residual = decay.apply(grad[i], param[i]) - m_lane[i];
+                [residual * residual / (v_lane[i] + epsilon)]
+            })
+        });
+        let dof = optim.dof.unwrap_or(numel);
+        let weight_sum = weight_lane[0];
+        let weight = E::of((dof + numel) / (distance + dof));
+        let total = weight_sum + weight;
+        let keep = weight_sum / total;
+        weight_lane[0] = weight_sum * E::of((2.0 * optim.beta_1 - 1.0) / optim.beta_1) + weight;
+
+        let second = SecondMomentRule::<E>::new(&optim.second, 0.0);
+        let denominator =
+            Denominator::<E>::new(bias_correction(optim.second.beta, self.time), optim.epsilon);
+        let step_size = E::of(self.lr / bias_correction(optim.beta_1, self.time));
+        lanes.pass(
+            |Lanes {
+                 param,
+                 grad,
+                 mut state,
+             }| {
+                let (n, grad) = (param.len(), &grad[..param.len()]);
+                let (m_lane, v_lanes) = state.split_first_mut().expect("TAdam's first-moment lane");
+                let m_lane = &mut m_lane[..n];
+                let mut v_lanes = SecondLanes::<E, AMSGRAD>::new(v_lanes, n);
+                for i in 0..n {
+                    let (p, g) = (&mut param[i], grad[i]);
+                    let g = decay.apply(g, *p);
+                    let m = m_lane[i] * keep + g * weight / total;
+                    m_lane[i] = m;
+                    let v = v_lanes.update(second, i, g * g);
+                    *p = *p - m / denominator.apply(v) * step_size;
+                }
+                []
+            },
+        );
     }
 }

@@ -1,0 +1,128 @@
+use super::Real;
+
+/// The raw buffers of one parameter tensor's step, all of the same length and in the same
+/// (row-major) order: the parameter and the state lanes are updated in place, the gradient
+/// is read.
+pub(crate) struct Lanes<'a, E> {
+    /// The parameter.
+    pub param: &'a mut [E],
+    /// The gradient.
+    pub grad: &'a [E],
+    /// The state tensors, in the order the optimizer listed them.
+    pub state: Vec<&'a mut [E]>,
+}
+
+/// Elements per parallel task: large enough that scheduling costs nothing next to the
+/// memory traffic, small enough that two cores share a 256K-element tensor.
+const CHUNK: usize = 1 << 15;
+
+impl<E: Real> Lanes<'_, E> {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.param.len()
+    }
+
+    /// Runs `pass` on matching chunks of every lane, in parallel (rayon), and returns the sum of the `K` values the chunks return (the partial
+    /// sums of a norm or dot product; `K = 0` for a pass that only updates).
+    pub fn pass<const K: usize>(
+        &mut self,
+        pass: impl Fn(Lanes<'_, E>) -> [f64; K] + Sync,
+    ) -> [f64; K] {
+        let n = self.len();
+        assert_eq!(self.grad.len(), n, "gradient and parameter differ in size");
+        for lane in &self.state {
+            assert_eq!(
+                lane.len(),
+                n,
+                "optimizer state and parameter differ in size"
+            );
+        }
+        if n <= CHUNK {
+            return pass(Lanes {
+                param: self.param,
+                grad: self.grad,
+                state: self.state.iter_mut().map(|s| &mut **s).collect(),
+            });
+        }
+        let mut state_chunks: Vec<_> = self.state.iter_mut().map(|s| s.chunks_mut(CHUNK)).collect();
+        let jobs: Vec<Lanes<'_, E>> = self
+            .param
+            .chunks_mut(CHUNK)
+            .zip(self.grad.chunks(CHUNK))
+            .map(|(param, grad)| Lanes {
+                param,
+                grad,
+                state: state_chunks
+                    .iter_mut()
+                    .map(|chunks| chunks.next().expect("lanes of equal length"))
+                    .collect(),
+            })
+            .collect();
+        run_jobs(jobs, &pass)
+    }
+}
+
+fn add<const K: usize>(mut a: [f64; K], b: [f64; K]) -> [f64; K] {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+    a
+}
+
+fn run_jobs<E: Real, const K: usize>(
+    jobs: Vec<Lanes<'_, E>>,
+    pass: &(impl Fn(Lanes<'_, E>) -> [f64; K] + Sync),
+) -> [f64; K] {
+    use rayon::prelude::*;
+    jobs.into_par_iter().map(pass).reduce(|| [0.0; K], add)
+}
+
+/// Sums the `K` values `f(i)` returns for `i` in `0..n`, calling `f` once per index in
+/// order.
+///
+/// One running sum would be a chain of dependent additions, which the compiler may not
+/// reorder, and that chain would keep the whole loop (moment updates included) scalar. So
+/// the values of a block of indices go to a small scratch array first, in a loop free of
+/// reductions that vectorizes, and each block is then summed in `f64` with independent
+/// partial sums. The scratch (`K` × 256 elements, on the stack) is the only memory this
+/// adds. The terms stay in the element type, which keeps the first loop as wide as the
+/// element-wise ones; only their sum is widened.
+#[inline(always)]
+pub(crate) fn sum_each<E: Real, const K: usize>(
+    n: usize,
+    mut f: impl FnMut(usize) -> [E; K],
+) -> [f64; K] {
+    const BLOCK: usize = 256;
+    let mut scratch = [[E::of(0.0); BLOCK]; K];
+    let mut total = [0.0f64; K];
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        for j in 0..len {
+            let values = f(start + j);
+            for (lane, value) in scratch.iter_mut().zip(values) {
+                lane[j] = value;
+            }
+        }
+        for (sum, lane) in total.iter_mut().zip(&scratch) {
+            *sum += sum_block(&lane[..len]);
+        }
+        start += len;
+    }
+    total
+}
+
+/// The `f64` sum of a short slice, as eight interleaved partial sums.
+#[inline(always)]
+fn sum_block<E: Real>(values: &[E]) -> f64 {
+    const WIDTH: usize = 8;
+    let mut partial = [0.0f64; WIDTH];
+    let chunks = values.chunks_exact(WIDTH);
+    let rest: f64 = chunks.remainder().iter().map(|v| v.wide()).sum();
+    for chunk in chunks {
+        for (sum, value) in partial.iter_mut().zip(chunk) {
+            *sum += value.wide();
+        }
+    }
+    partial.iter().sum::<f64>() + rest
+}

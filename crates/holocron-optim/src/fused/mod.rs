@@ -1,0 +1,144 @@
+//! Fused optimizer steps: one in-place pass over a parameter, its gradient and its state
+//! (two where the rule needs a whole-tensor norm or dot product), instead of one pass and
+//! one fresh buffer per tensor operation.
+//!
+//! Each optimizer writes its rule once, over raw buffers (a [`Kernel`]), from the
+//! element-wise forms of the blocks in [`rules`]. The rule runs where the backend lets us
+//! reach its buffers: Burn's ndarray backend, in `f32` and `f64`, multi-threaded with
+//! rayon. Every other backend, and every optimizer built with `fused = false`, runs the
+//! composed tensor operations. Both paths compute the same thing; `tests/fused.rs` holds
+//! them to it and the golden test runs on the fused one.
+
+mod lanes;
+#[cfg(feature = "ndarray")]
+mod ndarray;
+mod real;
+pub(crate) mod rules;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor};
+
+pub(crate) use lanes::{Lanes, sum_each};
+pub(crate) use real::Real;
+
+/// An optimizer's rule over the raw buffers of one parameter tensor.
+pub(crate) trait Kernel: Sync {
+    /// Whether the state holds an AMSGrad maximum (the [`run`] flag is then `true`).
+    fn amsgrad(&self) -> bool {
+        false
+    }
+
+    /// Updates the parameter and state lanes in place from the gradient lane. `AMSGRAD` is
+    /// [`Self::amsgrad`], as a constant so that each case compiles to its own loop.
+    fn run<E: Real, const AMSGRAD: bool>(&self, lanes: Lanes<'_, E>);
+
+    /// [`Self::run`] with the flag [`Self::amsgrad`] gives.
+    fn run_any<E: Real>(&self, lanes: Lanes<'_, E>) {
+        if self.amsgrad() {
+            self.run::<E, true>(lanes)
+        } else {
+            self.run::<E, false>(lanes)
+        }
+    }
+}
+
+/// Whether [`run`] can take these tensors: a backend with a fused path, and a parameter
+/// and gradient of the same `f32` or `f64` dtype.
+pub(crate) fn supported<B: Backend, const D: usize>(
+    param: &Tensor<B, D>,
+    grad: &Tensor<B, D>,
+) -> bool {
+    #[cfg(feature = "ndarray")]
+    if ndarray::is_ndarray::<B>() {
+        let dtype = param.dtype();
+        return matches!(dtype, DType::F32 | DType::F64) && grad.dtype() == dtype;
+    }
+    let _ = (param, grad, DType::F32);
+    false
+}
+
+/// Runs `kernel` on the tensors and returns the parameter and the state, in the order given.
+///
+/// # Panics
+///
+/// Unless [`supported`] said yes for `param` and `grad`, or if a state tensor does not have
+/// the parameter's number of elements.
+pub(crate) fn run<B: Backend, const D: usize, K: Kernel>(
+    kernel: &K,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Vec<Tensor<B, D>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    #[cfg(test)]
+    tests::RUNS.with(|runs| runs.set(runs.get() + 1));
+    #[cfg(feature = "ndarray")]
+    if ndarray::is_ndarray::<B>() {
+        return ndarray::run(kernel, param, grad, state);
+    }
+    let _ = (kernel, param, grad, state);
+    unreachable!("fused::run called without a fused path (check `supported` first)")
+}
+
+/// One step of the optimizer `O` as a [`Kernel`]: the optimizer, the learning rate, and
+/// the step count including this step (1 on the first).
+pub(crate) struct Step<'a, O> {
+    pub optim: &'a O,
+    pub lr: f64,
+    pub time: usize,
+}
+
+#[cfg(all(test, feature = "ndarray"))]
+mod tests {
+    use core::cell::Cell;
+
+    use burn::backend::NdArray;
+    use burn::optim::SimpleOptimizer;
+    use burn::tensor::{DType, Tensor};
+
+    use crate::*;
+
+    thread_local! {
+        /// Fused steps run on this thread.
+        pub(super) static RUNS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// Two steps of `optim` (without, then with state); returns the fused runs they made.
+    fn fused_runs<O: SimpleOptimizer<NdArray<f64>>>(optim: O) -> usize {
+        let full =
+            |v: f64| Tensor::<NdArray<f64>, 1>::full([9], v, (&Default::default(), DType::F64));
+        let before = RUNS.with(Cell::get);
+        let (param, state) = optim.step(1e-2, full(1.0), full(0.5), None);
+        let _ = optim.step(1e-2, param, full(-0.5), state);
+        RUNS.with(Cell::get) - before
+    }
+
+    #[test]
+    fn every_optimizer_takes_the_fused_path_on_ndarray() {
+        let runs = [
+            fused_runs(LarsConfig::new().with_momentum(0.9).build()),
+            fused_runs(LambConfig::new().build()),
+            fused_runs(RaLarsConfig::new().build()),
+            fused_runs(TAdamConfig::new().build()),
+            fused_runs(AdaBeliefConfig::new().build()),
+            fused_runs(AdamPConfig::new().build()),
+            fused_runs(AdanConfig::new().build()),
+            fused_runs(AdEMAMixConfig::new().build()),
+        ];
+        assert_eq!(runs, [2; 8]);
+    }
+
+    #[test]
+    fn fused_false_takes_the_composed_path() {
+        let runs = [
+            fused_runs(LarsConfig::new().with_fused(false).build()),
+            fused_runs(LambConfig::new().with_fused(false).build()),
+            fused_runs(RaLarsConfig::new().with_fused(false).build()),
+            fused_runs(TAdamConfig::new().with_fused(false).build()),
+            fused_runs(AdaBeliefConfig::new().with_fused(false).build()),
+            fused_runs(AdamPConfig::new().with_fused(false).build()),
+            fused_runs(AdanConfig::new().with_fused(false).build()),
+            fused_runs(AdEMAMixConfig::new().with_fused(false).build()),
+        ];
+        assert_eq!(runs, [0; 8]);
+    }
+}

@@ -1,0 +1,180 @@
+//! The fused path on Burn's ndarray backend: the tensor primitives are taken apart into
+//! their `ArcArray` buffers, updated in place, and put back together.
+
+use core::any::{Any, TypeId};
+
+use burn::backend::ndarray::{NdArrayTensor, SharedArray};
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Tensor, TensorMetadata, TensorPrimitive};
+
+use super::{Kernel, Lanes, Real};
+
+/// Whether `B` stores its float tensors as ndarray arrays (`NdArray<f32>`, `NdArray<f64>`,
+/// whatever their int and quantization types).
+pub(super) fn is_ndarray<B: Backend>() -> bool {
+    TypeId::of::<B::FloatTensorPrimitive>() == TypeId::of::<NdArrayTensor>()
+}
+
+/// Runs `kernel` on the buffers of `param`, `grad` and `state`, in place where a buffer is
+/// not shared (a shared one is copied first, as Burn's own operations do), in `param`'s
+/// dtype (`F32` or `F64`, which [`super::supported`] checked).
+pub(super) fn run<B: Backend, const D: usize, K: Kernel>(
+    kernel: &K,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Vec<Tensor<B, D>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    match param.dtype() {
+        DType::F64 => run_as::<f64, B, D, K>(kernel, param, grad, state),
+        DType::F32 => run_as::<f32, B, D, K>(kernel, param, grad, state),
+        other => unreachable!("no fused path for {other:?}"),
+    }
+}
+
+fn run_as<E: NdElement, B: Backend, const D: usize, K: Kernel>(
+    kernel: &K,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Vec<Tensor<B, D>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    let dtype = param.dtype();
+    // A record saved in another precision loads in that precision; bring it to the
+    // parameter's once, as the composed operations would have to.
+    let as_param = |t: Tensor<B, D>| if t.dtype() == dtype { t } else { t.cast(dtype) };
+    let mut param = array::<E, B, D>(param);
+    let grad = array::<E, B, D>(as_param(grad));
+    let mut state: Vec<SharedArray<E>> = state
+        .into_iter()
+        .map(|t| array::<E, B, D>(as_param(t)))
+        .collect();
+    kernel.run_any(Lanes {
+        param: param.as_slice_mut().expect("standard layout"),
+        grad: grad.as_slice().expect("standard layout"),
+        state: state
+            .iter_mut()
+            .map(|s| s.as_slice_mut().expect("standard layout"))
+            .collect(),
+    });
+    (
+        tensor::<E, B, D>(param),
+        state.into_iter().map(tensor::<E, B, D>).collect(),
+    )
+}
+
+/// The array behind a tensor, in row-major order (a transposed or broadcast view is
+/// copied into one), so that every lane indexes elements the same way.
+fn array<E: NdElement, B: Backend, const D: usize>(t: Tensor<B, D>) -> SharedArray<E> {
+    let mut slot = Some(t.into_primitive().tensor());
+    let primitive = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<NdArrayTensor>>()
+        .and_then(Option::take)
+        .expect("an ndarray primitive (checked by `supported`)");
+    let array = E::unwrap(primitive);
+    if array.is_standard_layout() {
+        array
+    } else {
+        array.as_standard_layout().into_owned().into_shared()
+    }
+}
+
+fn tensor<E: NdElement, B: Backend, const D: usize>(array: SharedArray<E>) -> Tensor<B, D> {
+    let mut slot = Some(E::wrap(array));
+    let primitive = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<B::FloatTensorPrimitive>>()
+        .and_then(Option::take)
+        .expect("an ndarray backend (checked by `supported`)");
+    Tensor::from_primitive(TensorPrimitive::Float(primitive))
+}
+
+/// The element types with a fused path, and their ndarray variant.
+trait NdElement: Real {
+    fn unwrap(t: NdArrayTensor) -> SharedArray<Self>;
+    fn wrap(array: SharedArray<Self>) -> NdArrayTensor;
+}
+
+impl NdElement for f32 {
+    fn unwrap(t: NdArrayTensor) -> SharedArray<Self> {
+        match t {
+            NdArrayTensor::F32(storage) => storage.into_shared(),
+            other => panic!("expected an f32 tensor, got {:?}", other.dtype()),
+        }
+    }
+
+    fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
+        NdArrayTensor::from(array)
+    }
+}
+
+impl NdElement for f64 {
+    fn unwrap(t: NdArrayTensor) -> SharedArray<Self> {
+        match t {
+            NdArrayTensor::F64(storage) => storage.into_shared(),
+            other => panic!("expected an f64 tensor, got {:?}", other.dtype()),
+        }
+    }
+
+    fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
+        NdArrayTensor::from(array)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+    use burn::optim::SimpleOptimizer;
+    use burn::tensor::{DType, Tensor};
+
+    use super::array;
+    use crate::{AdanConfig, LambConfig};
+
+    type B = NdArray<f32>;
+
+    /// Where a tensor's elements live.
+    fn address(t: &Tensor<B, 2>) -> usize {
+        array::<f32, B, 2>(t.clone()).as_ptr() as usize
+    }
+
+    fn filled(value: f64) -> Tensor<B, 2> {
+        Tensor::full([64, 48], value, (&Default::default(), DType::F32))
+    }
+
+    #[test]
+    fn unique_buffers_are_updated_in_place() {
+        let optim = AdanConfig::new().build();
+        let param = filled(0.5);
+        let at = address(&param);
+        let (param, state) = SimpleOptimizer::<B>::step(&optim, 1e-2, param, filled(0.1), None);
+        assert_eq!(
+            address(&param),
+            at,
+            "the first step wrote a new parameter buffer"
+        );
+        let state = state.expect("Adan keeps state");
+        let moment_at = address(&state.moment_1);
+        let (param, state) =
+            SimpleOptimizer::<B>::step(&optim, 1e-2, param, filled(-0.2), Some(state));
+        assert_eq!(
+            address(&param),
+            at,
+            "a later step wrote a new parameter buffer"
+        );
+        assert_eq!(
+            address(&state.unwrap().moment_1),
+            moment_at,
+            "the state moved"
+        );
+    }
+
+    #[test]
+    fn shared_buffers_are_copied_before_writing() {
+        let optim = LambConfig::new().build();
+        let param = filled(0.5);
+        let kept = param.clone();
+        let (param, _) = SimpleOptimizer::<B>::step(&optim, 1e-2, param, filled(0.1), None);
+        assert_ne!(address(&param), address(&kept));
+        let kept: Vec<f32> = kept.into_data().to_vec().unwrap();
+        assert!(kept.iter().all(|&x| x == 0.5), "the kept clone changed");
+        let moved: Vec<f32> = param.into_data().to_vec().unwrap();
+        assert!(moved.iter().all(|&x| x < 0.5), "the parameter did not move");
+    }
+}

@@ -104,6 +104,7 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
         model = optim.step(1e-3, model, g);
         // Wait for the device: read one value back.
         let _: f32 = model.c.val().slice(0..1).into_scalar();
+        if std::env::var_os("BENCH_STEPS").is_some() { eprintln!("step {step}: {:.3} ns/param", start.elapsed().as_secs_f64() * 1e9 / numel as f64); }
         if step >= WARM_UP {
             times.push(start.elapsed().as_secs_f64());
         }

@@ -1,7 +1,8 @@
 //! The fused step against the composed one: every optimizer, with every flag that changes
-//! its arithmetic or its state, steps the same parameters with the same pseudo-random
-//! gradients twice, once with `fused = true` (the default) and once with `fused = false`,
-//! and the two trajectories must agree to rounding, in f32 and in f64.
+//! its arithmetic or its state, and both wrappers (their sync is fused too), step the same
+//! parameters with the same pseudo-random gradients twice, once with `fused = true` (the
+//! default) and once with `fused = false`, and the two trajectories must agree to
+//! rounding, in f32 and in f64.
 //!
 //! The parameter set is chosen to reach every branch of the fused path: a zero tensor (the
 //! trust ratio's and the projection's zero-norm cases), ranks 1 to 4, a gradient that is a
@@ -18,7 +19,7 @@ use burn::backend::{Autodiff, NdArray};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Element, Tensor, TensorData};
-use common::{AnyConfig, ParamSet, Slot, WithOptimizer};
+use common::{AnyConfig, ParamSet, Slot, WithOptimizer, Wrap, WrapperConfig};
 use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use rstest::rstest;
@@ -117,6 +118,26 @@ impl<B: AutodiffBackend> WithOptimizer<B, ParamSet<B>> for Trajectory {
     }
 }
 
+/// The configuration of a case, and its wrapper (period 4, so that six steps hold a sync
+/// and end in the middle of a window).
+fn case(name: &str) -> (AnyConfig, Option<WrapperConfig>) {
+    let lookahead = || WrapperConfig::Lookahead(LookaheadConfig::new().with_sync_period(4));
+    let scout = || WrapperConfig::Scout(ScoutConfig::new().with_sync_period(4));
+    match name {
+        "lookahead_lamb" => (config("lamb"), Some(lookahead())),
+        "lookahead_sgd" => (AnyConfig::Sgd, Some(lookahead())),
+        "scout_adabelief" => (config("adabelief"), Some(scout())),
+        // A zero floor: the rate is 1 - coherence, so the coherence itself is compared.
+        "scout_sgd_unclamped" => (
+            AnyConfig::Sgd,
+            Some(WrapperConfig::Scout(
+                ScoutConfig::new().with_sync_period(4).with_sync_rate(0.0),
+            )),
+        ),
+        name => (config(name), None),
+    }
+}
+
 fn config(name: &str) -> AnyConfig {
     use AnyConfig::*;
     match name {
@@ -201,12 +222,15 @@ fn difference(a: &[Vec<Vec<f64>>], b: &[Vec<Vec<f64>>]) -> f64 {
 }
 
 fn compare<B: AutodiffBackend>(name: &str, tol: f64) {
-    let fused = config(name)
-        .with_fused(true)
-        .with::<B, ParamSet<B>, _>(Trajectory);
-    let composed = config(name)
-        .with_fused(false)
-        .with::<B, ParamSet<B>, _>(Trajectory);
+    let run = |fused: bool| {
+        let (config, wrapper) = case(name);
+        let job = Wrap {
+            wrapper: wrapper.map(|w| w.with_fused(fused)),
+            job: Trajectory,
+        };
+        config.with_fused(fused).with::<B, ParamSet<B>, _>(job)
+    };
+    let (fused, composed) = (run(true), run(false));
     let worst = difference(&fused, &composed);
     let moved = difference(&fused[STEPS - 1..], &fused[..1]);
     println!("{name}: fused vs composed {worst:.2e}");
@@ -238,7 +262,11 @@ fn fused_matches_composed(
         "adan",
         "adan_amsgrad_wd",
         "ademamix",
-        "ademamix_alpha_wd"
+        "ademamix_alpha_wd",
+        "lookahead_lamb",
+        "lookahead_sgd",
+        "scout_adabelief",
+        "scout_sgd_unclamped"
     )]
     name: &str,
 ) {

@@ -337,7 +337,7 @@ fn golden_trajectories() {
             );
             let any = config(&case).with_fused(fused);
             let job = || Wrap {
-                wrapper: case.wrapper.clone(),
+                wrapper: case.wrapper.clone().map(|w| w.with_fused(fused)),
                 job: Replay(&case),
             };
             let (worst, tol) = if is_f64 {

@@ -261,6 +261,16 @@ pub enum WrapperConfig {
     Scout(ScoutConfig),
 }
 
+impl WrapperConfig {
+    /// The same wrapper with its fused sync switched on or off.
+    pub fn with_fused(self, fused: bool) -> Self {
+        match self {
+            WrapperConfig::Lookahead(c) => WrapperConfig::Lookahead(c.with_fused(fused)),
+            WrapperConfig::Scout(c) => WrapperConfig::Scout(c.with_fused(fused)),
+        }
+    }
+}
+
 /// Runs `job` with the optimizer wrapped as `wrapper` says.
 pub struct Wrap<J> {
     pub wrapper: Option<WrapperConfig>,

@@ -29,7 +29,11 @@ impl<E: Real> Lanes<'_, E> {
         pass: impl Fn(Lanes<'_, E>) -> [f64; K] + Sync,
     ) -> [f64; K] {
         let n = self.len();
-        assert_eq!(self.grad.len(), n, "gradient and parameter differ in size");
+        // An empty gradient lane is a kernel without gradient (a wrapper's sync).
+        assert!(
+            self.grad.is_empty() || self.grad.len() == n,
+            "gradient and parameter differ in size"
+        );
         for lane in &self.state {
             assert_eq!(
                 lane.len(),
@@ -45,13 +49,13 @@ impl<E: Real> Lanes<'_, E> {
             });
         }
         let mut state_chunks: Vec<_> = self.state.iter_mut().map(|s| s.chunks_mut(CHUNK)).collect();
+        let mut grad_chunks = self.grad.chunks(CHUNK);
         let jobs: Vec<Lanes<'_, E>> = self
             .param
             .chunks_mut(CHUNK)
-            .zip(self.grad.chunks(CHUNK))
-            .map(|(param, grad)| Lanes {
+            .map(|param| Lanes {
                 param,
-                grad,
+                grad: grad_chunks.next().unwrap_or(&[]),
                 state: state_chunks
                     .iter_mut()
                     .map(|chunks| chunks.next().expect("lanes of equal length"))
@@ -60,6 +64,28 @@ impl<E: Real> Lanes<'_, E> {
             .collect();
         run_jobs(jobs, &pass)
     }
+}
+
+/// [`Lanes::pass`] for read-only rows: `sums` runs on matching chunks of every row, in
+/// parallel, and the `K` sums it returns are added up.
+pub(crate) fn reduce_rows<E: Real, const K: usize>(
+    rows: &[&[E]],
+    sums: impl Fn(&[&[E]]) -> [f64; K] + Sync,
+) -> [f64; K] {
+    use rayon::prelude::*;
+    let n = rows.first().map_or(0, |r| r.len());
+    for row in rows {
+        assert_eq!(row.len(), n, "rows differ in size");
+    }
+    let chunks = n.div_ceil(CHUNK);
+    (0..chunks)
+        .into_par_iter()
+        .map(|c| {
+            let range = c * CHUNK..(c * CHUNK + CHUNK).min(n);
+            let chunk: Vec<&[E]> = rows.iter().map(|r| &r[range.clone()]).collect();
+            sums(&chunk)
+        })
+        .reduce(|| [0.0; K], add)
 }
 
 fn add<const K: usize>(mut a: [f64; K], b: [f64; K]) -> [f64; K] {

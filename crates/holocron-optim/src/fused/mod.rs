@@ -42,33 +42,61 @@ pub(crate) trait Kernel: Sync {
     }
 }
 
+/// A sum over the elements of some same-sized tensors, read only (a wrapper's statistics
+/// of its weights).
+pub(crate) trait Reduction<const K: usize>: Sync {
+    /// The `K` sums over one chunk of the rows (all of the same length).
+    fn sums<E: Real>(&self, rows: &[&[E]]) -> [f64; K];
+}
+
+/// Whether the backend has a fused path for tensors of `dtype`.
+pub(crate) fn supports<B: Backend>(dtype: DType) -> bool {
+    #[cfg(feature = "ndarray")]
+    if ndarray::is_ndarray::<B>() {
+        return matches!(dtype, DType::F32 | DType::F64);
+    }
+    let _ = dtype;
+    false
+}
+
 /// Whether [`run`] can take these tensors: a backend with a fused path, and a parameter
 /// and gradient of the same `f32` or `f64` dtype.
 pub(crate) fn supported<B: Backend, const D: usize>(
     param: &Tensor<B, D>,
     grad: &Tensor<B, D>,
 ) -> bool {
+    supports::<B>(param.dtype()) && grad.dtype() == param.dtype()
+}
+
+/// The sums of `reduction` over `rows`, which [`supports`] must accept (all of one dtype
+/// and size).
+pub(crate) fn reduce<B: Backend, R: Reduction<K>, const K: usize>(
+    reduction: &R,
+    rows: &[Tensor<B, 1>],
+) -> [f64; K] {
     #[cfg(feature = "ndarray")]
     if ndarray::is_ndarray::<B>() {
-        let dtype = param.dtype();
-        return matches!(dtype, DType::F32 | DType::F64) && grad.dtype() == dtype;
+        return ndarray::reduce(reduction, rows);
     }
-    let _ = (param, grad, DType::F32);
-    false
+    let _ = (reduction, rows);
+    unreachable!("fused::reduce called without a fused path (check `supports` first)")
 }
 
 /// Runs `kernel` on the tensors and returns the parameter and the state, in the order given.
+/// Without a gradient (a wrapper's sync), the kernel sees an empty gradient lane. The
+/// state may have another rank than the parameter (a wrapper keeps flat copies): lanes are
+/// flat, and no tensor is reshaped (Burn's ndarray reshape copies).
 ///
 /// # Panics
 ///
 /// Unless [`supported`] said yes for `param` and `grad`, or if a state tensor does not have
 /// the parameter's number of elements.
-pub(crate) fn run<B: Backend, const D: usize, K: Kernel>(
+pub(crate) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     kernel: &K,
     param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    state: Vec<Tensor<B, D>>,
-) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    grad: Option<Tensor<B, D>>,
+    state: Vec<Tensor<B, S>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, S>>) {
     #[cfg(test)]
     tests::RUNS.with(|runs| runs.set(runs.get() + 1));
     #[cfg(feature = "ndarray")]

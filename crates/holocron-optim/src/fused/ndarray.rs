@@ -7,7 +7,7 @@ use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorMetadata, TensorPrimitive};
 
-use super::{Kernel, Lanes, Real};
+use super::{Kernel, Lanes, Real, Reduction};
 
 /// Whether `B` stores its float tensors as ndarray arrays (`NdArray<f32>`, `NdArray<f64>`,
 /// whatever their int and quantization types).
@@ -18,38 +18,40 @@ pub(super) fn is_ndarray<B: Backend>() -> bool {
 /// Runs `kernel` on the buffers of `param`, `grad` and `state`, in place where a buffer is
 /// not shared (a shared one is copied first, as Burn's own operations do), in `param`'s
 /// dtype (`F32` or `F64`, which [`super::supported`] checked).
-pub(super) fn run<B: Backend, const D: usize, K: Kernel>(
+pub(super) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     kernel: &K,
     param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    state: Vec<Tensor<B, D>>,
-) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    grad: Option<Tensor<B, D>>,
+    state: Vec<Tensor<B, S>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, S>>) {
     match param.dtype() {
-        DType::F64 => run_as::<f64, B, D, K>(kernel, param, grad, state),
-        DType::F32 => run_as::<f32, B, D, K>(kernel, param, grad, state),
+        DType::F64 => run_as::<f64, B, D, S, K>(kernel, param, grad, state),
+        DType::F32 => run_as::<f32, B, D, S, K>(kernel, param, grad, state),
         other => unreachable!("no fused path for {other:?}"),
     }
 }
 
-fn run_as<E: NdElement, B: Backend, const D: usize, K: Kernel>(
+fn run_as<E: NdElement, B: Backend, const D: usize, const S: usize, K: Kernel>(
     kernel: &K,
     param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    state: Vec<Tensor<B, D>>,
-) -> (Tensor<B, D>, Vec<Tensor<B, D>>) {
+    grad: Option<Tensor<B, D>>,
+    state: Vec<Tensor<B, S>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, S>>) {
     let dtype = param.dtype();
     // A record saved in another precision loads in that precision; bring it to the
     // parameter's once, as the composed operations would have to.
-    let as_param = |t: Tensor<B, D>| if t.dtype() == dtype { t } else { t.cast(dtype) };
-    let mut param = array::<E, B, D>(param);
-    let grad = array::<E, B, D>(as_param(grad));
-    let mut state: Vec<SharedArray<E>> = state
+    let grad = grad.map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) });
+    let state = state
         .into_iter()
-        .map(|t| array::<E, B, D>(as_param(t)))
-        .collect();
+        .map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) });
+    let mut param = array::<E, B, D>(param);
+    let grad = grad.map(array::<E, B, D>);
+    let mut state: Vec<SharedArray<E>> = state.map(array::<E, B, S>).collect();
     kernel.run_any(Lanes {
         param: param.as_slice_mut().expect("standard layout"),
-        grad: grad.as_slice().expect("standard layout"),
+        grad: grad
+            .as_ref()
+            .map_or(&[][..], |grad| grad.as_slice().expect("standard layout")),
         state: state
             .iter_mut()
             .map(|s| s.as_slice_mut().expect("standard layout"))
@@ -57,8 +59,34 @@ fn run_as<E: NdElement, B: Backend, const D: usize, K: Kernel>(
     });
     (
         tensor::<E, B, D>(param),
-        state.into_iter().map(tensor::<E, B, D>).collect(),
+        state.into_iter().map(tensor::<E, B, S>).collect(),
     )
+}
+
+/// The sums of `reduction` over `rows`, chunk by chunk in parallel; the rows are only read,
+/// so a buffer shared with another tensor is not copied.
+pub(super) fn reduce<B: Backend, R: Reduction<K>, const K: usize>(
+    reduction: &R,
+    rows: &[Tensor<B, 1>],
+) -> [f64; K] {
+    match rows.first().map(Tensor::dtype) {
+        Some(DType::F64) => reduce_as::<f64, B, R, K>(reduction, rows),
+        Some(DType::F32) => reduce_as::<f32, B, R, K>(reduction, rows),
+        Some(other) => unreachable!("no fused path for {other:?}"),
+        None => [0.0; K],
+    }
+}
+
+fn reduce_as<E: NdElement, B: Backend, R: Reduction<K>, const K: usize>(
+    reduction: &R,
+    rows: &[Tensor<B, 1>],
+) -> [f64; K] {
+    let arrays: Vec<SharedArray<E>> = rows.iter().map(|t| array::<E, B, 1>(t.clone())).collect();
+    let slices: Vec<&[E]> = arrays
+        .iter()
+        .map(|a| a.as_slice().expect("standard layout"))
+        .collect();
+    super::lanes::reduce_rows(&slices, |chunk| reduction.sums(chunk))
 }
 
 /// The array behind a tensor, in row-major order (a transposed or broadcast view is

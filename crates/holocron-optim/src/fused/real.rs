@@ -23,6 +23,8 @@ pub(crate) trait Real:
     fn sqrt(self) -> Self;
     /// The larger of the two, as Burn's `max_pair`.
     fn max(self, other: Self) -> Self;
+    /// The absolute value.
+    fn abs(self) -> Self;
 }
 
 macro_rules! real {
@@ -43,6 +45,10 @@ macro_rules! real {
             #[inline(always)]
             fn max(self, other: Self) -> Self {
                 if other > self { other } else { self }
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$ty>::abs(self)
             }
         }
     };

@@ -177,7 +177,7 @@ impl AdaBelief {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);

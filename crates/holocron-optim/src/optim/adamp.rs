@@ -186,7 +186,7 @@ impl AdamP {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);

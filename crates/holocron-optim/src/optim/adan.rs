@@ -244,7 +244,7 @@ impl Adan {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let mut lanes = lanes.into_iter();

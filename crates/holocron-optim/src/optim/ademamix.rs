@@ -204,7 +204,7 @@ impl AdEMAMix {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let mut lanes = lanes.into_iter();

@@ -189,7 +189,7 @@ impl Lamb {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);

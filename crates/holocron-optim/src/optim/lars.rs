@@ -198,7 +198,7 @@ impl Lars {
                 first,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let state = lanes.into_iter().next().map(|buffer| LarsState {

@@ -202,7 +202,7 @@ impl RaLars {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);

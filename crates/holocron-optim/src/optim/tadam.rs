@@ -263,7 +263,7 @@ impl TAdam {
                 time,
             },
             tensor,
-            grad,
+            Some(grad),
             lanes,
         );
         let mut lanes = lanes.into_iter();

@@ -34,6 +34,10 @@ pub struct LookaheadConfig {
     /// Number of inner steps between syncs (`>= 1`).
     #[config(default = 6)]
     pub sync_period: usize,
+    /// Whether to run the sync as one fused in-place pass where the backend has one
+    /// (ndarray, `f32` and `f64`); `false` always runs Burn's composed tensor operations.
+    #[config(default = true)]
+    pub fused: bool,
 }
 
 /// Configuration of [`Scout`]: the same fields and defaults as [`LookaheadConfig`];
@@ -58,6 +62,10 @@ pub struct ScoutConfig {
     /// Number of inner steps between syncs (`>= 1`).
     #[config(default = 6)]
     pub sync_period: usize,
+    /// Whether to run the sync as one fused in-place pass where the backend has one
+    /// (ndarray, `f32` and `f64`); `false` always runs Burn's composed tensor operations.
+    #[config(default = true)]
+    pub fused: bool,
 }
 
 fn validate(config: &'static str, sync_rate: f64, sync_period: usize) -> Result<(), ConfigError> {
@@ -101,7 +109,12 @@ macro_rules! wrapper_entry_points {
                 B: AutodiffBackend,
             {
                 self.validate()?;
-                Ok($wrapper::new(inner, self.sync_rate, self.sync_period))
+                Ok($wrapper::new(
+                    inner,
+                    self.sync_rate,
+                    self.sync_period,
+                    self.fused,
+                ))
             }
         }
     };

@@ -29,6 +29,7 @@ pub struct Lookahead<O, M, B: AutodiffBackend> {
     inner: O,
     sync_rate: f64,
     sync_period: usize,
+    fused: bool,
     steps: usize,
     slow: FlatParams<B::InnerBackend>,
     _module: PhantomData<fn() -> M>,
@@ -51,11 +52,12 @@ where
     M: AutodiffModule<B>,
     B: AutodiffBackend,
 {
-    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize) -> Self {
+    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, fused: bool) -> Self {
         Self {
             inner,
             sync_rate,
             sync_period,
+            fused,
             steps: 0,
             slow: HashMap::new(),
             _module: PhantomData,
@@ -70,7 +72,8 @@ where
     fn after_inner_step(&mut self, module: M) -> M {
         self.steps += 1;
         if self.steps.is_multiple_of(self.sync_period) {
-            slow::sync(&mut self.slow, module, &SyncRate::Fixed(self.sync_rate))
+            let rate = SyncRate::Fixed(self.sync_rate);
+            slow::sync(&mut self.slow, module, &rate, self.fused)
         } else {
             module
         }

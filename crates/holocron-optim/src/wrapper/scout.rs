@@ -8,6 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
 use super::slow::{self, FlatParams, SyncRate};
+use crate::fused::{self, Real, Reduction};
 
 /// The weights of one parameter at the start of the window and after each step in it.
 type Window<B> = HashMap<ParamId, Vec<Tensor<B, 1>>>;
@@ -46,6 +47,7 @@ pub struct Scout<O, M, B: AutodiffBackend> {
     inner: O,
     sync_rate: f64,
     sync_period: usize,
+    fused: bool,
     steps: usize,
     slow: FlatParams<B::InnerBackend>,
     window: Window<B::InnerBackend>,
@@ -72,11 +74,12 @@ where
     M: AutodiffModule<B>,
     B: AutodiffBackend,
 {
-    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize) -> Self {
+    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, fused: bool) -> Self {
         Self {
             inner,
             sync_rate,
             sync_period,
+            fused,
             steps: 0,
             slow: HashMap::new(),
             window: HashMap::new(),
@@ -108,13 +111,22 @@ where
         if !self.steps.is_multiple_of(self.sync_period) {
             return module;
         }
-        let rate = match coherence(&self.window) {
-            Some(coherence) => {
-                SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
+        let rate = if self.fused && fused_window(&self.window) {
+            // Read on the host: the fused path's buffers are host memory.
+            let coherence = fused_coherence(&self.window).unwrap_or(0.0);
+            SyncRate::Fixed((1.0 - coherence).max(self.sync_rate))
+        } else {
+            match coherence(&self.window) {
+                Some(coherence) => SyncRate::Computed(
+                    coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate),
+                ),
+                None => SyncRate::Fixed(1.0f64.max(self.sync_rate)),
             }
-            None => SyncRate::Fixed(1.0f64.max(self.sync_rate)),
         };
-        let module = slow::sync(&mut self.slow, module, &rate);
+        // The window's rows share buffers with the weights; let them go first, so that the
+        // sync can write the weights in place.
+        self.window.clear();
+        let module = slow::sync(&mut self.slow, module, &rate, self.fused);
         self.window = self
             .slow
             .iter()
@@ -133,6 +145,55 @@ fn coherence<B: Backend>(window: &Window<B>) -> Option<Tensor<B, 1>> {
         .filter_map(|rows| similarity(rows))
         .reduce(|a, b| a.add(b))
         .map(|total| total.div_scalar(count))
+}
+
+/// Whether the fused path can read every row of the window.
+fn fused_window<B: Backend>(window: &Window<B>) -> bool {
+    window
+        .values()
+        .flatten()
+        .all(|row| fused::supports::<B>(row.dtype()))
+}
+
+/// [`coherence`] on the fused path, on the host.
+fn fused_coherence<B: Backend>(window: &Window<B>) -> Option<f64> {
+    let count = window.len() as f64;
+    window
+        .values()
+        .filter(|rows| rows.len() >= 3)
+        .map(|rows| {
+            let numel = rows[0].shape().num_elements().max(1) as f64;
+            let [sum] = fused::reduce(&Similarity, rows);
+            sum / numel
+        })
+        .reduce(|a, b| a + b)
+        .map(|total| total / count)
+}
+
+/// [`similarity`] element by element: the sum over elements of
+/// `std(u) / max |u - mean(u)|` (0 where the maximum is 0), `u` the steps of the element.
+struct Similarity;
+
+impl Reduction<1> for Similarity {
+    fn sums<E: Real>(&self, rows: &[&[E]]) -> [f64; 1] {
+        let steps = rows.len() - 1;
+        let (count, dof) = (E::of(steps as f64), E::of((steps - 1) as f64));
+        let zero = E::of(0.0);
+        let step = |k: usize, i: usize| rows[k + 1][i] - rows[k][i];
+        let mut total = 0.0;
+        for i in 0..rows[0].len() {
+            let mean = (1..steps).fold(step(0, i), |sum, k| sum + step(k, i)) / count;
+            let first = step(0, i) - mean;
+            let (max, squares) = (1..steps).fold((first.abs(), first * first), |(max, sq), k| {
+                let d = step(k, i) - mean;
+                (max.max(d.abs()), sq + d * d)
+            });
+            if max != zero {
+                total += ((squares / dof).sqrt() / max).wide();
+            }
+        }
+        [total]
+    }
 }
 
 /// `mean(std(u) / max |u - mean(u)|)` over elements, `u` the successive differences of

@@ -6,6 +6,8 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
+use crate::fused::{self, Kernel, Lanes, Real};
+
 /// One flattened tensor per parameter, keyed by parameter id, on the inner backend.
 pub(crate) type FlatParams<B> = HashMap<ParamId, Tensor<B, 1>>;
 
@@ -52,15 +54,19 @@ pub(crate) enum SyncRate<B: Backend> {
 }
 
 /// `slow <- slow + rate (fast - slow)` for every parameter held in `slow`, then
-/// `fast <- slow`. Parameters without a gradient take part like the others.
+/// `fast <- slow`. Parameters without a gradient take part like the others. With `fused`,
+/// a rate known on the host and a backend with a fused path, each parameter takes one
+/// in-place pass, and fast and slow weights keep buffers of their own.
 pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
     slow: &mut FlatParams<B::InnerBackend>,
     module: M,
     rate: &SyncRate<B::InnerBackend>,
+    fused: bool,
 ) -> M {
     struct Sync<'a, B: AutodiffBackend> {
         slow: &'a mut FlatParams<B::InnerBackend>,
         rate: &'a SyncRate<B::InnerBackend>,
+        fused: bool,
     }
     impl<B: AutodiffBackend> ModuleMapper<B> for Sync<'_, B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -72,6 +78,18 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
             let fast = tensor.inner();
             let shape = fast.shape();
             let numel = shape.num_elements();
+            let fusable = fused::supports::<B::InnerBackend>(fast.dtype())
+                && slow.dtype() == fast.dtype();
+            if let (true, true, SyncRate::Fixed(rate)) = (self.fused, fusable, self.rate) {
+                let taken = core::mem::replace(slow, Tensor::empty([0], &fast.device()));
+                let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![taken]);
+                *slow = lanes.pop().expect("the slow weights");
+                let mut fast = Tensor::from_inner(fast);
+                if require_grad {
+                    fast = fast.require_grad();
+                }
+                return Param::from_mapped_value(id, fast, mapper);
+            }
             let pulled = match self.rate {
                 SyncRate::Fixed(rate) if *rate == 0.0 => slow.clone(),
                 SyncRate::Fixed(rate) => {
@@ -91,7 +109,27 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
             Param::from_mapped_value(id, fast, mapper)
         }
     }
-    module.map(&mut Sync::<B> { slow, rate })
+    module.map(&mut Sync::<B> { slow, rate, fused })
+}
+
+/// The sync as a fused kernel: lanes `fast` (the parameter) and `[slow]`.
+struct Pull {
+    rate: f64,
+}
+
+impl Kernel for Pull {
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        let rate = E::of(self.rate);
+        lanes.pass(|Lanes { param, mut state, .. }| {
+            let slow = &mut state[0][..param.len()];
+            for (fast, slow) in param.iter_mut().zip(slow.iter_mut()) {
+                let pulled = *slow + (*fast - *slow) * rate;
+                *slow = pulled;
+                *fast = pulled;
+            }
+            []
+        });
+    }
 }
 
 /// The record form of flattened weights (autodiff backend, as Burn records expect).

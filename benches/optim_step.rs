@@ -10,9 +10,10 @@
 //! The model is two square f32 matrices and two vectors (4M or 32M parameters in all),
 //! stepped through Burn's `OptimizerAdaptor` (or the wrapper) with fixed gradients. Each
 //! optimizer runs in its own process (this program re-runs itself) so that its peak memory
-//! is its own: 3 warm-up steps, then the mean of 12 timed steps (two sync periods of the
+//! is its own: 6 warm-up steps, then the mean of 12 timed steps (two sync periods of the
 //! wrappers' default 6, so their syncs count), each ending with a read of one parameter
-//! value so that asynchronous backends have finished. Figures are ns per
+//! value so that asynchronous backends have finished. `BENCH_STEPS=1` prints every step's
+//! time (a wrapper's sync steps stand out). Figures are ns per
 //! parameter per step and the process's peak resident memory (Linux `VmHWM`) in bytes per
 //! parameter, which includes the parameters (4) and gradients (4) themselves.
 //! Absolute figures drift on shared machines: compare ratios within one run.
@@ -48,7 +49,8 @@ const NAMES: [&str; 15] = [
     "scout-adabelief",
 ];
 
-const WARM_UP: usize = 3;
+/// One whole sync period of the wrappers, so that the timed steps see their steady state.
+const WARM_UP: usize = 6;
 const TIMED: usize = 12;
 
 #[derive(Module, Debug)]
@@ -104,7 +106,10 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
         model = optim.step(1e-3, model, g);
         // Wait for the device: read one value back.
         let _: f32 = model.c.val().slice(0..1).into_scalar();
-        if std::env::var_os("BENCH_STEPS").is_some() { eprintln!("step {step}: {:.3} ns/param", start.elapsed().as_secs_f64() * 1e9 / numel as f64); }
+        if std::env::var_os("BENCH_STEPS").is_some() {
+            let ns = start.elapsed().as_secs_f64() * 1e9 / numel as f64;
+            eprintln!("step {step}: {ns:.3} ns/param");
+        }
         if step >= WARM_UP {
             times.push(start.elapsed().as_secs_f64());
         }

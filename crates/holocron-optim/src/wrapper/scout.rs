@@ -1,6 +1,6 @@
 use core::marker::PhantomData;
 
-use burn::module::{AutodiffModule, ParamId};
+use burn::module::{AutodiffModule, ModuleMapper, Param, ParamId};
 use burn::optim::{GradientsParams, LearningRate, MultiGradientsParams, Optimizer};
 use burn::record::Record;
 use burn::tensor::Tensor;
@@ -8,7 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
 use super::slow::{self, FlatParams, SyncRate};
-use crate::fused::{self, Real, Reduction};
+use crate::fused::{self, Kernel, Lanes, Real, Reduction};
 
 /// The weights of one parameter at the start of the window and after each step in it.
 type Window<B> = HashMap<ParamId, Vec<Tensor<B, 1>>>;
@@ -51,6 +51,9 @@ pub struct Scout<O, M, B: AutodiffBackend> {
     steps: usize,
     slow: FlatParams<B::InnerBackend>,
     window: Window<B::InnerBackend>,
+    /// The rows of the last window, kept after a sync so that the next window's snapshots
+    /// are copied into them rather than into fresh allocations (fused path only).
+    spare: Window<B::InnerBackend>,
     _module: PhantomData<fn() -> M>,
 }
 
@@ -83,6 +86,7 @@ where
             steps: 0,
             slow: HashMap::new(),
             window: HashMap::new(),
+            spare: HashMap::new(),
             _module: PhantomData,
         }
     }
@@ -103,11 +107,20 @@ where
 
     fn after_inner_step(&mut self, module: M) -> M {
         self.steps += 1;
-        for (id, weights) in slow::snapshot::<B, M>(&module) {
-            if let Some(rows) = self.window.get_mut(&id) {
-                rows.push(weights);
+        let module = if self.fused {
+            let mut snapshot = Snapshot::<B> {
+                window: &mut self.window,
+                spare: &mut self.spare,
+            };
+            module.map(&mut snapshot)
+        } else {
+            for (id, weights) in slow::snapshot::<B, M>(&module) {
+                if let Some(rows) = self.window.get_mut(&id) {
+                    rows.push(weights);
+                }
             }
-        }
+            module
+        };
         if !self.steps.is_multiple_of(self.sync_period) {
             return module;
         }
@@ -117,15 +130,20 @@ where
             SyncRate::Fixed((1.0 - coherence).max(self.sync_rate))
         } else {
             match coherence(&self.window) {
-                Some(coherence) => SyncRate::Computed(
-                    coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate),
-                ),
+                Some(coherence) => {
+                    SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
+                }
                 None => SyncRate::Fixed(1.0f64.max(self.sync_rate)),
             }
         };
         // The window's rows share buffers with the weights; let them go first, so that the
-        // sync can write the weights in place.
-        self.window.clear();
+        // sync can write the weights in place. The others are the next window's buffers.
+        for (id, mut rows) in self.window.drain() {
+            if self.fused && rows.len() > 1 {
+                rows.remove(0);
+                self.spare.insert(id, rows);
+            }
+        }
         let module = slow::sync(&mut self.slow, module, &rate, self.fused);
         self.window = self
             .slow
@@ -145,6 +163,62 @@ fn coherence<B: Backend>(window: &Window<B>) -> Option<Tensor<B, 1>> {
         .filter_map(|rows| similarity(rows))
         .reduce(|a, b| a.add(b))
         .map(|total| total.div_scalar(count))
+}
+
+/// Appends each parameter's current value to its window row list, copying it into a spare
+/// row where one of the right size is left from the last window.
+struct Snapshot<'a, B: AutodiffBackend> {
+    window: &'a mut Window<B::InnerBackend>,
+    spare: &'a mut Window<B::InnerBackend>,
+}
+
+impl<B: AutodiffBackend> ModuleMapper<B> for Snapshot<'_, B> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let Some(rows) = self.window.get_mut(&id) else {
+            return Param::from_mapped_value(id, tensor, mapper);
+        };
+        let require_grad = tensor.is_require_grad();
+        let fast = tensor.inner();
+        let numel = fast.shape().num_elements();
+        let spare = self
+            .spare
+            .get_mut(&id)
+            .and_then(Vec::pop)
+            .filter(|row| row.dims()[0] == numel && row.dtype() == fast.dtype());
+        let fast = match spare {
+            Some(row) if fused::supports::<B::InnerBackend>(fast.dtype()) => {
+                let (fast, mut copied) = fused::run(&CopyInto, fast, None, vec![row]);
+                rows.push(copied.pop().expect("the copied row"));
+                fast
+            }
+            _ => {
+                rows.push(fast.clone().reshape([numel]));
+                fast
+            }
+        };
+        let mut fast = Tensor::from_inner(fast);
+        if require_grad {
+            fast = fast.require_grad();
+        }
+        Param::from_mapped_value(id, fast, mapper)
+    }
+}
+
+/// Copies the parameter lane into the one state lane.
+struct CopyInto;
+
+impl Kernel for CopyInto {
+    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+        lanes.pass(
+            |Lanes {
+                 param, mut state, ..
+             }| {
+                state[0][..param.len()].copy_from_slice(param);
+                []
+            },
+        );
+    }
 }
 
 /// Whether the fused path can read every row of the window.
@@ -176,21 +250,55 @@ struct Similarity;
 
 impl Reduction<1> for Similarity {
     fn sums<E: Real>(&self, rows: &[&[E]]) -> [f64; 1] {
+        // Blocks of elements, each row's steps applied to the whole block at a time: every
+        // loop below runs over contiguous memory and vectorizes.
+        const BLOCK: usize = 256;
         let steps = rows.len() - 1;
         let (count, dof) = (E::of(steps as f64), E::of((steps - 1) as f64));
         let zero = E::of(0.0);
-        let step = |k: usize, i: usize| rows[k + 1][i] - rows[k][i];
+        let n = rows[0].len();
         let mut total = 0.0;
-        for i in 0..rows[0].len() {
-            let mean = (1..steps).fold(step(0, i), |sum, k| sum + step(k, i)) / count;
-            let first = step(0, i) - mean;
-            let (max, squares) = (1..steps).fold((first.abs(), first * first), |(max, sq), k| {
-                let d = step(k, i) - mean;
-                (max.max(d.abs()), sq + d * d)
-            });
-            if max != zero {
-                total += ((squares / dof).sqrt() / max).wide();
+        let (mut mean, mut max, mut squares) = ([zero; BLOCK], [zero; BLOCK], [zero; BLOCK]);
+        let mut start = 0;
+        while start < n {
+            let len = BLOCK.min(n - start);
+            let step = |k: usize| {
+                let (from, to) = (
+                    &rows[k][start..start + len],
+                    &rows[k + 1][start..start + len],
+                );
+                from.iter().zip(to).map(|(&a, &b)| b - a)
+            };
+            let (mean, max, squares) = (&mut mean[..len], &mut max[..len], &mut squares[..len]);
+            for (m, u) in mean.iter_mut().zip(step(0)) {
+                *m = u;
             }
+            for k in 1..steps {
+                for (m, u) in mean.iter_mut().zip(step(k)) {
+                    *m = *m + u;
+                }
+            }
+            for (m, (x, s)) in mean.iter_mut().zip(max.iter_mut().zip(squares.iter_mut())) {
+                *m = *m / count;
+                *x = zero;
+                *s = zero;
+            }
+            for k in 0..steps {
+                for ((u, m), (x, s)) in step(k)
+                    .zip(mean.iter())
+                    .zip(max.iter_mut().zip(squares.iter_mut()))
+                {
+                    let d = u - *m;
+                    *x = x.max(d.abs());
+                    *s = *s + d * d;
+                }
+            }
+            for (x, s) in max.iter().zip(squares.iter()) {
+                if *x != zero {
+                    total += ((*s / dof).sqrt() / *x).wide();
+                }
+            }
+            start += len;
         }
         [total]
     }

@@ -78,8 +78,8 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
             let fast = tensor.inner();
             let shape = fast.shape();
             let numel = shape.num_elements();
-            let fusable = fused::supports::<B::InnerBackend>(fast.dtype())
-                && slow.dtype() == fast.dtype();
+            let fusable =
+                fused::supports::<B::InnerBackend>(fast.dtype()) && slow.dtype() == fast.dtype();
             if let (true, true, SyncRate::Fixed(rate)) = (self.fused, fusable, self.rate) {
                 let taken = core::mem::replace(slow, Tensor::empty([0], &fast.device()));
                 let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![taken]);
@@ -120,15 +120,19 @@ struct Pull {
 impl Kernel for Pull {
     fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
         let rate = E::of(self.rate);
-        lanes.pass(|Lanes { param, mut state, .. }| {
-            let slow = &mut state[0][..param.len()];
-            for (fast, slow) in param.iter_mut().zip(slow.iter_mut()) {
-                let pulled = *slow + (*fast - *slow) * rate;
-                *slow = pulled;
-                *fast = pulled;
-            }
-            []
-        });
+        lanes.pass(
+            |Lanes {
+                 param, mut state, ..
+             }| {
+                let slow = &mut state[0][..param.len()];
+                for (fast, slow) in param.iter_mut().zip(slow.iter_mut()) {
+                    let pulled = *slow + (*fast - *slow) * rate;
+                    *slow = pulled;
+                    *fast = pulled;
+                }
+                []
+            },
+        );
     }
 }
 

@@ -24,6 +24,12 @@
 //! Hyperparameters are `f64`: the step's scalars are computed on the host in double
 //! precision, and every tensor operation stays on the device.
 //!
+//! On Burn's ndarray backend (this crate's default `ndarray` feature) every optimizer and
+//! wrapper runs a fused step: its buffers are updated in place in one or two
+//! multi-threaded passes, without parameter-sized temporaries. `fused = false` in a
+//! configuration, or any other backend, runs Burn's composed tensor operations; both
+//! compute the same update.
+//!
 //! # Example
 //!
 //! ```

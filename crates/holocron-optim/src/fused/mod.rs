@@ -14,9 +14,12 @@ mod lanes;
 mod ndarray;
 mod real;
 pub(crate) mod rules;
+pub(crate) mod trust;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
+
+use crate::blocks::AdamMomentsState;
 
 pub(crate) use lanes::{Lanes, sum_each};
 pub(crate) use real::Real;
@@ -50,6 +53,7 @@ pub(crate) trait Reduction<const K: usize>: Sync {
 }
 
 /// Whether the backend has a fused path for tensors of `dtype`.
+#[cfg_attr(not(feature = "ndarray"), allow(clippy::extra_unused_type_parameters))]
 pub(crate) fn supports<B: Backend>(dtype: DType) -> bool {
     #[cfg(feature = "ndarray")]
     if ndarray::is_ndarray::<B>() {
@@ -105,6 +109,26 @@ pub(crate) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     }
     let _ = (kernel, param, grad, state);
     unreachable!("fused::run called without a fused path (check `supported` first)")
+}
+
+/// The fused step of an optimizer whose state is Adam's moments alone (LAMB, RaLars,
+/// AdaBelief, AdamP): its kernel sees the lanes `[m, v]`, or `[m, v, v_max]` with AMSGrad.
+pub(crate) fn moments_step<'a, B: Backend, const D: usize, O>(
+    optim: &'a O,
+    lr: f64,
+    amsgrad: bool,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Option<AdamMomentsState<B, D>>,
+) -> (Tensor<B, D>, AdamMomentsState<B, D>)
+where
+    Step<'a, O>: Kernel,
+{
+    let (time, lanes) = AdamMomentsState::into_lanes(state, &grad, amsgrad);
+    let time = time + 1;
+    let (param, lanes) = run(&Step { optim, lr, time }, param, Some(grad), lanes);
+    let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
+    (param, moments)
 }
 
 /// One step of the optimizer `O` as a [`Kernel`]: the optimizer, the learning rate, and

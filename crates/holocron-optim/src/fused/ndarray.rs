@@ -120,31 +120,28 @@ trait NdElement: Real {
     fn wrap(array: SharedArray<Self>) -> NdArrayTensor;
 }
 
-impl NdElement for f32 {
-    fn unwrap(t: NdArrayTensor) -> SharedArray<Self> {
-        match t {
-            NdArrayTensor::F32(storage) => storage.into_shared(),
-            other => panic!("expected an f32 tensor, got {:?}", other.dtype()),
+macro_rules! nd_element {
+    ($ty:ty, $variant:ident) => {
+        impl NdElement for $ty {
+            fn unwrap(t: NdArrayTensor) -> SharedArray<Self> {
+                match t {
+                    NdArrayTensor::$variant(storage) => storage.into_shared(),
+                    other => panic!(
+                        "expected a {} tensor, got {:?}",
+                        stringify!($ty),
+                        other.dtype()
+                    ),
+                }
+            }
+
+            fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
+                NdArrayTensor::from(array)
+            }
         }
-    }
-
-    fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
-        NdArrayTensor::from(array)
-    }
+    };
 }
-
-impl NdElement for f64 {
-    fn unwrap(t: NdArrayTensor) -> SharedArray<Self> {
-        match t {
-            NdArrayTensor::F64(storage) => storage.into_shared(),
-            other => panic!("expected an f64 tensor, got {:?}", other.dtype()),
-        }
-    }
-
-    fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
-        NdArrayTensor::from(array)
-    }
-}
+nd_element!(f32, F32);
+nd_element!(f64, F64);
 
 #[cfg(test)]
 mod tests {

@@ -129,7 +129,10 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
+            let amsgrad = self.moments.second.amsgrad;
+            let moments = state.map(|s| s.moments);
+            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
+            return (tensor, Some(AdaBeliefState { moments }));
         }
         let grad = self.decay.apply(grad, &tensor);
         let moments = self
@@ -156,32 +159,6 @@ impl<B: Backend> StateLayout<B> for AdaBelief {
         state: &AdaBeliefState<B, D>,
     ) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
-    }
-}
-
-impl AdaBelief {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<AdaBeliefState<B, D>>,
-    ) -> (Tensor<B, D>, Option<AdaBeliefState<B, D>>) {
-        let amsgrad = self.moments.second.amsgrad;
-        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
-        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
-        (tensor, Some(AdaBeliefState { moments }))
     }
 }
 

@@ -7,8 +7,9 @@ use super::config_entry_points;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustRatio};
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
-use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
+use crate::fused::rules::{AdamRule, L2Rule};
+use crate::fused::trust::{AdamDirection, trust_scaled_step};
+use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`Lamb`].
 ///
@@ -143,7 +144,10 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
+            let amsgrad = self.moments.second.amsgrad;
+            let moments = state.map(|s| s.moments);
+            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
+            return (tensor, Some(LambState { moments }));
         }
         let moments = self.moments.update(grad, state.map(|s| s.moments));
         let update = self
@@ -171,32 +175,6 @@ impl<B: Backend> StateLayout<B> for Lamb {
     }
 }
 
-impl Lamb {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<LambState<B, D>>,
-    ) -> (Tensor<B, D>, Option<LambState<B, D>>) {
-        let amsgrad = self.moments.second.amsgrad;
-        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
-        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
-        (tensor, Some(LambState { moments }))
-    }
-}
-
 /// Two passes: the moments and the norms `‖p‖`, `‖u‖`, then the scaled update.
 impl Kernel for Step<'_, Lamb> {
     fn amsgrad(&self) -> bool {
@@ -207,36 +185,7 @@ impl Kernel for Step<'_, Lamb> {
         let optim = self.optim;
         let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
         let decay = L2Rule::<E>::new(&optim.decay);
-        let [pp, uu] = lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                sum_each(n, |i| {
-                    let (p, g) = (param[i], grad[i]);
-                    let (m, v) = moments.update(rule, i, g);
-                    let update = decay.apply(rule.direction(m, v), p);
-                    [p * p, update * update]
-                })
-            },
-        );
-        let ratio = E::of(optim.trust.ratio_of(pp.sqrt(), uu.sqrt()));
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param, mut state, ..
-             }| {
-                let moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                for (i, p) in param.iter_mut().enumerate() {
-                    let (m, v) = moments.get(i);
-                    let update = decay.apply(rule.direction(m, v), *p);
-                    *p = *p - update * ratio * lr;
-                }
-                []
-            },
-        );
+        let direction = AdamDirection::adam(rule);
+        trust_scaled_step::<E, AMSGRAD>(&mut lanes, rule, direction, decay, &optim.trust, self.lr);
     }
 }

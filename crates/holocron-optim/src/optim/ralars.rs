@@ -9,8 +9,9 @@ use crate::blocks::{
 };
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
-use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
+use crate::fused::rules::{AdamRule, L2Rule};
+use crate::fused::trust::{AdamDirection, trust_scaled_step};
+use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`RaLars`].
 ///
@@ -151,7 +152,10 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
+            let amsgrad = self.moments.second.amsgrad;
+            let moments = state.map(|s| s.moments);
+            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
+            return (tensor, Some(RaLarsState { moments }));
         }
         let moments = self.moments.update(grad, state.map(|s| s.moments));
         let update = match self.rectification.factor(moments.time) {
@@ -184,32 +188,6 @@ impl<B: Backend> StateLayout<B> for RaLars {
     }
 }
 
-impl RaLars {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<RaLarsState<B, D>>,
-    ) -> (Tensor<B, D>, Option<RaLarsState<B, D>>) {
-        let amsgrad = self.moments.second.amsgrad;
-        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
-        let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
-        (tensor, Some(RaLarsState { moments }))
-    }
-}
-
 /// Two passes: the moments and the norms `‖p‖`, `‖u‖`, then the scaled update.
 impl Kernel for Step<'_, RaLars> {
     fn amsgrad(&self) -> bool {
@@ -220,65 +198,11 @@ impl Kernel for Step<'_, RaLars> {
         let optim = self.optim;
         let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
         let decay = L2Rule::<E>::new(&optim.decay);
-        // The rectified Adam direction `r m_hat / den`, the Adam direction (`r = 1`), or the
-        // corrected momentum alone, `m_hat / 1`: one branch-free formula, exact in each case.
-        let (adaptive, factor) = match optim.rectification.factor(self.time) {
-            Some(r) => (1.0, r),
-            None if optim.force_adaptive_momentum => (1.0, 1.0),
-            None => (0.0, 1.0),
+        // The rectified Adam direction, the plain one when forced, else the momentum alone.
+        let direction = match optim.rectification.factor(self.time) {
+            Some(r) => AdamDirection::new(rule, true, r),
+            None => AdamDirection::new(rule, optim.force_adaptive_momentum, 1.0),
         };
-        let direction = Direction {
-            rule,
-            adaptive: E::of(adaptive),
-            fixed: E::of(1.0 - adaptive),
-            factor: E::of(factor),
-        };
-        let [pp, uu] = lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                sum_each(n, |i| {
-                    let (p, g) = (param[i], grad[i]);
-                    let (m, v) = moments.update(rule, i, g);
-                    let update = decay.apply(direction.at(m, v), p);
-                    [p * p, update * update]
-                })
-            },
-        );
-        let ratio = E::of(optim.trust.ratio_of(pp.sqrt(), uu.sqrt()));
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param, mut state, ..
-             }| {
-                let moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                for (i, p) in param.iter_mut().enumerate() {
-                    let (m, v) = moments.get(i);
-                    let update = decay.apply(direction.at(m, v), *p);
-                    *p = *p - update * ratio * lr;
-                }
-                []
-            },
-        );
-    }
-}
-
-/// RaLars's update direction before decay and trust ratio (see [`RaLars`]).
-#[derive(Clone, Copy)]
-struct Direction<E> {
-    rule: AdamRule<E>,
-    adaptive: E,
-    fixed: E,
-    factor: E,
-}
-
-impl<E: Real> Direction<E> {
-    #[inline(always)]
-    fn at(self, m: E, v: E) -> E {
-        self.rule.first(m) / (self.rule.denominator(v) * self.adaptive + self.fixed) * self.factor
+        trust_scaled_step::<E, AMSGRAD>(&mut lanes, rule, direction, decay, &optim.trust, self.lr);
     }
 }

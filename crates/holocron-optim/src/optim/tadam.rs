@@ -151,21 +151,7 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
         let grad = self.decay.apply(grad, &tensor);
         let numel = tensor.shape().num_elements() as f64;
         let dof = self.dof.unwrap_or(numel);
-        let (time, moment_1, moment_2, weight_sum) = match state {
-            Some(s) => (s.time, s.moment_1, Some(s.moment_2), s.weight_sum),
-            None => (
-                0,
-                grad.zeros_like(),
-                None,
-                // Burn's default float type is per device, not per backend type: take the
-                // gradient's dtype so an f64 run keeps W in f64.
-                Tensor::full(
-                    [1],
-                    self.beta_1 / (1.0 - self.beta_1),
-                    (&grad.device(), grad.dtype()),
-                ),
-            ),
-        };
+        let (time, moment_1, moment_2, weight_sum) = self.unpack(state, &grad);
         let time = time + 1;
 
         // Weight of this gradient under the Student-t model fitted so far.
@@ -229,7 +215,38 @@ impl<B: Backend> StateLayout<B> for TAdam {
     }
 }
 
+/// A [`TAdamState`] in pieces: step count, `m`, `v` and `W`.
+type Unpacked<B, const D: usize> = (
+    usize,
+    Tensor<B, D>,
+    Option<SecondMomentState<B, D>>,
+    Tensor<B, 1>,
+);
+
 impl TAdam {
+    /// The state's pieces; before the first step `m = 0`, no `v`, and `W = beta_1 / (1 - beta_1)`.
+    fn unpack<B: Backend, const D: usize>(
+        &self,
+        state: Option<TAdamState<B, D>>,
+        grad: &Tensor<B, D>,
+    ) -> Unpacked<B, D> {
+        match state {
+            Some(s) => (s.time, s.moment_1, Some(s.moment_2), s.weight_sum),
+            None => (
+                0,
+                grad.zeros_like(),
+                None,
+                // Burn's default float type is per device, not per backend type: take the
+                // gradient's dtype so an f64 run keeps W in f64.
+                Tensor::full(
+                    [1],
+                    self.beta_1 / (1.0 - self.beta_1),
+                    (&grad.device(), grad.dtype()),
+                ),
+            ),
+        }
+    }
+
     fn fused_step<B: Backend, const D: usize>(
         &self,
         lr: LearningRate,
@@ -238,19 +255,7 @@ impl TAdam {
         state: Option<TAdamState<B, D>>,
     ) -> (Tensor<B, D>, Option<TAdamState<B, D>>) {
         let amsgrad = self.second.amsgrad;
-        let (time, moment_1, moment_2, weight_sum) = match state {
-            Some(s) => (s.time, s.moment_1, Some(s.moment_2), s.weight_sum),
-            None => (
-                0,
-                grad.zeros_like(),
-                None,
-                Tensor::full(
-                    [1],
-                    self.beta_1 / (1.0 - self.beta_1),
-                    (&grad.device(), grad.dtype()),
-                ),
-            ),
-        };
+        let (time, moment_1, moment_2, weight_sum) = self.unpack(state, &grad);
         let mut lanes = vec![moment_1];
         lanes.extend(SecondMomentState::into_lanes(moment_2, &grad, amsgrad));
         // The weight sum rides along as a one-element lane, reshaped to the parameter's rank.

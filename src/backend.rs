@@ -40,7 +40,3 @@ pub type Autodiff = burn::backend::Autodiff<Backend>;
 
 /// Whether the chosen backend has an f64 variant ([`Backend64`] exists).
 pub const HAS_F64: bool = cfg!(any(feature = "cuda", not(feature = "wgpu")));
-
-/// Whether this crate's optimizers have a fused step on the chosen backend (ndarray); on
-/// the others they always run the composed tensor operations.
-pub const HAS_FUSED: bool = cfg!(not(any(feature = "wgpu", feature = "cuda")));

@@ -8,8 +8,9 @@
 //! produced by the Python reference (holocron.optim 0.3.0 on PyTorch, plus the reference
 //! classes of NUMERICS.md's departures); see `tests/golden/README.md`.
 //!
-//! On a backend with a fused step (ndarray), every case runs twice: on the fused step (the
-//! default) and on the composed tensor operations (`fused = false`).
+//! Every case runs twice: with `fused = true` (the default: the fused step where the
+//! backend has one for that optimizer) and with `fused = false` (the composed tensor
+//! operations).
 //!
 //! Tolerance: `|ours - golden| <= tol * max(|golden|, 1e-2)` for every value of every
 //! parameter after every step, `tol = 1e-9` for f64 and `2e-4` for f32.
@@ -317,19 +318,10 @@ fn golden_trajectories() {
     let (mut passed, mut skipped) = (0, 0);
     println!("backend: {}", backend::NAME);
     println!("golden directory: {}", dir.display());
-    let paths: &[bool] = if backend::HAS_FUSED {
-        &[true, false]
-    } else {
-        &[true]
-    };
     for path in &files {
         let (case, is_f64) = load(path);
-        for &fused in paths {
-            let step = match (backend::HAS_FUSED, fused) {
-                (false, _) => "",
-                (true, true) => ", fused",
-                (true, false) => ", composed",
-            };
+        for fused in [true, false] {
+            let step = if fused { ", fused" } else { ", composed" };
             let label = format!(
                 "{} ({}{step})",
                 case.name,

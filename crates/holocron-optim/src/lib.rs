@@ -26,9 +26,10 @@
 //!
 //! On Burn's ndarray backend (this crate's default `ndarray` feature) every optimizer and
 //! wrapper runs a fused step: its buffers are updated in place in one or two
-//! multi-threaded passes, without parameter-sized temporaries. `fused = false` in a
-//! configuration, or any other backend, runs Burn's composed tensor operations; both
-//! compute the same update.
+//! multi-threaded passes, without parameter-sized temporaries. With the `wgpu` or `cuda`
+//! feature, AdaBelief, AdEMAMix and Adan launch a CubeCL kernel of their own on those
+//! backends. `fused = false` in a configuration, or any other case, runs Burn's composed
+//! tensor operations; both compute the same update.
 //!
 //! # Example
 //!

@@ -50,8 +50,9 @@ pub struct AdanConfig {
     /// Whether the denominator uses the running maximum of `n` (AMSGrad).
     #[config(default = false)]
     pub amsgrad: bool,
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -144,6 +145,14 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, state) = match self.fused && fused::cube::supported(&tensor, &grad) {
+            true => match self.cube_step(lr, tensor, grad, state) {
+                Ok(stepped) => return stepped,
+                Err(refused) => refused,
+            },
+            false => (tensor, grad, state),
+        };
         if self.fused && fused::supported(&tensor, &grad) {
             return self.fused_step(lr, tensor, grad, state);
         }
@@ -197,6 +206,49 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
     }
 }
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl Adan {
+    /// The step as one CubeCL kernel; the tensors come back when it cannot run in place.
+    #[allow(clippy::type_complexity)]
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdanState<B, D>>,
+    ) -> Result<
+        (Tensor<B, D>, Option<AdanState<B, D>>),
+        (Tensor<B, D>, Tensor<B, D>, Option<AdanState<B, D>>),
+    > {
+        let amsgrad = self.second.amsgrad;
+        let (time, lanes) = self.lanes(state, &grad);
+        let next = time + 1;
+        let c = [
+            if next == 1 { 0.0 } else { 1.0 },
+            self.beta_1,
+            1.0 - self.beta_1,
+            self.beta_2,
+            1.0 - self.beta_2,
+            self.beta_2,
+            self.second.beta,
+            1.0 - self.second.beta,
+            1.0 / bias_correction(self.beta_1, next),
+            self.beta_2 / bias_correction(self.beta_2, next),
+            1.0 / bias_correction(self.second.beta, next).sqrt(),
+            self.epsilon,
+            lr,
+            1.0 + lr * self.decay.weight_decay,
+        ];
+        let rule = fused::cube::Rule::Adan { amsgrad };
+        match fused::cube::run(rule, &c, tensor, grad, lanes) {
+            Ok((tensor, lanes)) => Ok((tensor, Some(self.state(next, lanes)))),
+            Err((tensor, grad, lanes)) => {
+                Err((tensor, grad, (time > 0).then(|| self.state(time, lanes))))
+            }
+        }
+    }
+}
+
 impl<B: Backend> StateLayout<B> for Adan {
     const NAME: &'static str = "Adan";
 
@@ -221,44 +273,61 @@ impl Adan {
         grad: Tensor<B, D>,
         state: Option<AdanState<B, D>>,
     ) -> (Tensor<B, D>, Option<AdanState<B, D>>) {
-        let amsgrad = self.second.amsgrad;
+        let (time, lanes) = self.lanes(state, &grad);
+        let time = time + 1;
+        let step = Step {
+            optim: self,
+            lr,
+            time,
+        };
+        let (tensor, lanes) = fused::run(&step, tensor, Some(grad), lanes);
+        (tensor, Some(self.state(time, lanes)))
+    }
+
+    /// The fused lanes `[m, v, g_prev, n]` (and `n_max` with AMSGrad) and the step count;
+    /// zeros and 0 before the first step, whose previous gradient is not read (the first
+    /// difference is 0).
+    fn lanes<B: Backend, const D: usize>(
+        &self,
+        state: Option<AdanState<B, D>>,
+        grad: &Tensor<B, D>,
+    ) -> (usize, Vec<Tensor<B, D>>) {
         let (time, mut lanes, moment_2) = match state {
             Some(s) => (
                 s.time,
                 vec![s.moment_1, s.moment_diff, s.previous_grad],
                 Some(s.moment_2),
             ),
-            // The previous gradient is not read on the first step (the difference is 0).
             None => (
                 0,
                 vec![grad.zeros_like(), grad.zeros_like(), grad.zeros_like()],
                 None,
             ),
         };
-        lanes.extend(SecondMomentState::into_lanes(moment_2, &grad, amsgrad));
-        let time = time + 1;
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
+        lanes.extend(SecondMomentState::into_lanes(
+            moment_2,
+            grad,
+            self.second.amsgrad,
+        ));
+        (time, lanes)
+    }
+
+    /// Back from [`Self::lanes`], with step count `time`.
+    fn state<B: Backend, const D: usize>(
+        &self,
+        time: usize,
+        lanes: Vec<Tensor<B, D>>,
+    ) -> AdanState<B, D> {
         let mut lanes = lanes.into_iter();
         let mut next = || lanes.next().expect("Adan lane");
         let (moment_1, moment_diff, previous_grad) = (next(), next(), next());
-        let moment_2 = SecondMomentState::from_lanes(&mut lanes, amsgrad);
-        let state = AdanState {
+        AdanState {
             time,
             moment_1,
             moment_diff,
-            moment_2,
+            moment_2: SecondMomentState::from_lanes(&mut lanes, self.second.amsgrad),
             previous_grad,
-        };
-        (tensor, Some(state))
+        }
     }
 }
 

@@ -50,8 +50,9 @@ pub struct AdEMAMixConfig {
     /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
     #[config(default = 0.0)]
     pub weight_decay: f64,
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -137,6 +138,14 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, state) = match self.fused && fused::cube::supported(&tensor, &grad) {
+            true => match self.cube_step(lr, tensor, grad, state) {
+                Ok(stepped) => return stepped,
+                Err(refused) => refused,
+            },
+            false => (tensor, grad, state),
+        };
         if self.fused && fused::supported(&tensor, &grad) {
             return self.fused_step(lr, tensor, grad, state);
         }
@@ -163,6 +172,62 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
         AdEMAMixState {
             moments: state.moments.to_device(device),
             slow_moment: state.slow_moment.to_device(device),
+        }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl AdEMAMix {
+    /// The step as one CubeCL kernel; the tensors come back when it cannot run in place.
+    #[allow(clippy::type_complexity)]
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<AdEMAMixState<B, D>>,
+    ) -> Result<
+        (Tensor<B, D>, Option<AdEMAMixState<B, D>>),
+        (Tensor<B, D>, Tensor<B, D>, Option<AdEMAMixState<B, D>>),
+    > {
+        use crate::blocks::bias_correction;
+        let (moments, slow_moment) = match state {
+            Some(s) => (Some(s.moments), s.slow_moment),
+            None => (None, grad.zeros_like()),
+        };
+        let (time, moment_lanes) = AdamMomentsState::into_lanes(moments, &grad, false);
+        let mut lanes = vec![slow_moment];
+        lanes.extend(moment_lanes);
+        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
+        let next = time + 1;
+        let c = [
+            self.decay.weight_decay,
+            self.beta_3,
+            1.0 - self.beta_3,
+            beta_1,
+            1.0 - beta_1,
+            beta_2,
+            1.0 - beta_2,
+            1.0 / bias_correction(beta_1, next),
+            self.alpha,
+            1.0 / bias_correction(beta_2, next).sqrt(),
+            self.epsilon,
+            lr,
+        ];
+        let state = |time: usize, lanes: Vec<Tensor<B, D>>| {
+            let mut lanes = lanes.into_iter();
+            let slow_moment = lanes.next().expect("slow-moment lane");
+            let moments = AdamMomentsState::from_lanes(time, &mut lanes, false);
+            AdEMAMixState {
+                moments,
+                slow_moment,
+            }
+        };
+        match fused::cube::run(fused::cube::Rule::AdEMAMix, &c, tensor, grad, lanes) {
+            Ok((tensor, lanes)) => Ok((tensor, Some(state(next, lanes)))),
+            Err((tensor, grad, lanes)) => {
+                Err((tensor, grad, (time > 0).then(|| state(time, lanes))))
+            }
         }
     }
 }

@@ -3,9 +3,10 @@
 //!
 //! Only the element-wise rules have a kernel so far (AdaBelief, AdEMAMix, Adan); the rules
 //! that need a whole-tensor norm or dot product run the composed operations on these
-//! backends. A kernel runs on `f32` tensors that are contiguous, and writes only buffers
-//! that no other tensor shares (`can_mut`); otherwise the step falls back to the composed
-//! operations, which allocate their results as Burn's own operations do.
+//! backends. A kernel runs on `f32` tensors; a strided tensor is made contiguous first, and
+//! a buffer that another tensor shares is copied before it is written (as on ndarray), so
+//! the kernel runs whoever holds what and a resumed run repeats an uninterrupted one bit
+//! for bit.
 //!
 //! The coefficients of a step (betas, corrections, learning rate) travel as a small array
 //! created for each launch, so one compiled kernel serves every step.
@@ -15,6 +16,7 @@ use core::any::{Any, TypeId};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorPrimitive};
 use burn_cubecl::CubeRuntime;
+use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
@@ -147,7 +149,8 @@ fn runtime<B: Backend>() -> Option<Runtime> {
 /// The parameter and state after a step.
 pub(crate) type Stepped<B, const D: usize> = (Tensor<B, D>, Vec<Tensor<B, D>>);
 
-/// The tensors of one step, handed back unchanged when the kernel cannot run in place.
+/// The tensors of one step, handed back unchanged when the state does not fit the kernel
+/// (another dtype).
 pub(crate) type Refused<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>);
 
 /// Runs `rule` in place on the parameter and state lanes with coefficients `c`.
@@ -181,20 +184,25 @@ fn run_on<B: Backend, R: CubeRuntime, const D: usize>(
     let grad = take::<B, R, D>(grad);
     let state: Vec<CubeTensor<R>> = state.into_iter().map(take::<B, R, D>).collect();
     let n = param.meta.num_elements();
-    let writable = |t: &CubeTensor<R>| {
-        t.can_mut() && t.is_contiguous() && t.dtype == DType::F32 && t.meta.num_elements() == n
-    };
-    let ready = writable(&param)
-        && state.iter().all(writable)
-        && grad.is_contiguous()
-        && grad.dtype == DType::F32;
-    if !ready {
+    // A state loaded in another precision (or of another size, which a checked load
+    // refuses) goes to the composed operations.
+    let fits = |t: &CubeTensor<R>| t.dtype == DType::F32 && t.meta.num_elements() == n;
+    if !(state.iter().all(fits) && fits(&grad)) {
         return Err((
             give(param),
             give(grad),
             state.into_iter().map(give).collect(),
         ));
     }
+    // As on ndarray, a buffer that another tensor shares is copied before it is written,
+    // so the kernel runs in every case and a run does not depend on who holds what.
+    let writable = |t: CubeTensor<R>| {
+        let t = into_contiguous(t);
+        if t.can_mut() { t } else { t.copy() }
+    };
+    let param = writable(param);
+    let grad = into_contiguous(grad);
+    let state: Vec<CubeTensor<R>> = state.into_iter().map(writable).collect();
     let client = param.client.clone();
     let coefficients: Vec<f32> = c.iter().map(|&x| x as f32).collect();
     let c = client.create_from_slice(f32::as_bytes(&coefficients));
@@ -316,12 +324,18 @@ mod tests {
     }
 
     #[test]
-    fn a_shared_parameter_falls_back_and_stays_intact() {
+    fn a_shared_parameter_is_copied_before_the_kernel_writes() {
         let optim = AdaBeliefConfig::new().build();
         let param = Tensor::<Wgpu, 1>::full([300], 0.5, (&Default::default(), DType::F32));
         let kept = param.clone();
         let grad = Tensor::<Wgpu, 1>::full([300], 0.1, (&Default::default(), DType::F32));
+        let before = LAUNCHES.with(Cell::get);
         let (param, _) = SimpleOptimizer::<Wgpu>::step(&optim, 1e-2, param, grad, None);
+        assert_eq!(
+            LAUNCHES.with(Cell::get),
+            before + 1,
+            "the kernel did not run"
+        );
         let kept: Vec<f32> = kept.into_data().to_vec().unwrap();
         assert!(kept.iter().all(|&x| x == 0.5), "the kept clone changed");
         let moved: Vec<f32> = param.into_data().to_vec().unwrap();

@@ -106,13 +106,19 @@ pub(crate) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     state: Vec<Tensor<B, S>>,
 ) -> (Tensor<B, D>, Vec<Tensor<B, S>>) {
     #[cfg(test)]
-    tests::RUNS.with(|runs| runs.set(runs.get() + 1));
+    RUNS.with(|runs| runs.set(runs.get() + 1));
     #[cfg(feature = "ndarray")]
     if ndarray::is_ndarray::<B>() {
         return ndarray::run(kernel, param, grad, state);
     }
     let _ = (kernel, param, grad, state);
     unreachable!("fused::run called without a fused path (check `supported` first)")
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Fused steps run on this thread.
+    static RUNS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
 /// The fused step of an optimizer whose state is Adam's moments alone (LAMB, RaLars,
@@ -151,12 +157,8 @@ mod tests {
     use burn::optim::SimpleOptimizer;
     use burn::tensor::{DType, Tensor};
 
+    use super::RUNS;
     use crate::*;
-
-    thread_local! {
-        /// Fused steps run on this thread.
-        pub(super) static RUNS: Cell<usize> = const { Cell::new(0) };
-    }
 
     /// Two steps of `optim` (without, then with state); returns the fused runs they made.
     fn fused_runs<O: SimpleOptimizer<NdArray<f64>>>(optim: O) -> usize {

@@ -153,12 +153,34 @@ pub(crate) type Stepped<B, const D: usize> = (Tensor<B, D>, Vec<Tensor<B, D>>);
 /// (another dtype).
 pub(crate) type Refused<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>);
 
-/// Runs `rule` in place on the parameter and state lanes with coefficients `c`.
+/// A step on the CubeCL path: the parameter and the new state, or, when the kernel cannot
+/// run, the tensors back with the state as it was (none before the first step).
+pub(crate) type CubeStep<B, const D: usize, S> =
+    Result<(Tensor<B, D>, Option<S>), (Tensor<B, D>, Tensor<B, D>, Option<S>)>;
+
+/// Runs `rule` in place with coefficients `c` on the lanes packed from a state after
+/// `time` steps; `unpack` rebuilds a state from lanes and a step count.
 ///
 /// # Panics
 ///
 /// Unless [`supported`] said yes.
-pub(crate) fn run<B: Backend, const D: usize>(
+pub(crate) fn step<B: Backend, const D: usize, S>(
+    rule: Rule,
+    c: &[f64],
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    time: usize,
+    lanes: Vec<Tensor<B, D>>,
+    unpack: impl Fn(usize, Vec<Tensor<B, D>>) -> S,
+) -> CubeStep<B, D, S> {
+    match run(rule, c, param, grad, lanes) {
+        Ok((param, lanes)) => Ok((param, Some(unpack(time + 1, lanes)))),
+        Err((param, grad, lanes)) => Err((param, grad, (time > 0).then(|| unpack(time, lanes)))),
+    }
+}
+
+/// Runs `rule` in place on the parameter and state lanes with coefficients `c`.
+fn run<B: Backend, const D: usize>(
     rule: Rule,
     c: &[f64],
     param: Tensor<B, D>,

@@ -121,6 +121,21 @@ thread_local! {
     static RUNS: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
 }
 
+/// [`run`] for one optimizer step ([`Step`]) at step count `time` (this step included).
+pub(crate) fn run_step<'a, B: Backend, const D: usize, O>(
+    optim: &'a O,
+    lr: f64,
+    time: usize,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    lanes: Vec<Tensor<B, D>>,
+) -> (Tensor<B, D>, Vec<Tensor<B, D>>)
+where
+    Step<'a, O>: Kernel,
+{
+    run(&Step { optim, lr, time }, param, Some(grad), lanes)
+}
+
 /// The fused step of an optimizer whose state is Adam's moments alone (LAMB, RaLars,
 /// AdaBelief, AdamP): its kernel sees the lanes `[m, v]`, or `[m, v, v_max]` with AMSGrad.
 pub(crate) fn moments_step<'a, B: Backend, const D: usize, O>(
@@ -136,7 +151,7 @@ where
 {
     let (time, lanes) = AdamMomentsState::into_lanes(state, &grad, amsgrad);
     let time = time + 1;
-    let (param, lanes) = run(&Step { optim, lr, time }, param, Some(grad), lanes);
+    let (param, lanes) = run_step(optim, lr, time, param, grad, lanes);
     let moments = AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad);
     (param, moments)
 }

@@ -163,18 +163,14 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl AdaBelief {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run in place.
-    #[allow(clippy::type_complexity)]
+    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
     fn cube_step<B: Backend, const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
         state: Option<AdaBeliefState<B, D>>,
-    ) -> Result<
-        (Tensor<B, D>, Option<AdaBeliefState<B, D>>),
-        (Tensor<B, D>, Tensor<B, D>, Option<AdaBeliefState<B, D>>),
-    > {
+    ) -> fused::cube::CubeStep<B, D, AdaBeliefState<B, D>> {
         use crate::blocks::bias_correction;
         let amsgrad = self.moments.second.amsgrad;
         let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
@@ -193,15 +189,11 @@ impl AdaBelief {
             lr,
         ];
         let rule = fused::cube::Rule::AdaBelief { amsgrad };
-        let state = |time: usize, lanes: Vec<Tensor<B, D>>| AdaBeliefState {
-            moments: AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad),
-        };
-        match fused::cube::run(rule, &c, tensor, grad, lanes) {
-            Ok((tensor, lanes)) => Ok((tensor, Some(state(next, lanes)))),
-            Err((tensor, grad, lanes)) => {
-                Err((tensor, grad, (time > 0).then(|| state(time, lanes))))
+        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
+            AdaBeliefState {
+                moments: AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad),
             }
-        }
+        })
     }
 }
 

@@ -208,18 +208,14 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl Adan {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run in place.
-    #[allow(clippy::type_complexity)]
+    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
     fn cube_step<B: Backend, const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
         state: Option<AdanState<B, D>>,
-    ) -> Result<
-        (Tensor<B, D>, Option<AdanState<B, D>>),
-        (Tensor<B, D>, Tensor<B, D>, Option<AdanState<B, D>>),
-    > {
+    ) -> fused::cube::CubeStep<B, D, AdanState<B, D>> {
         let amsgrad = self.second.amsgrad;
         let (time, lanes) = self.lanes(state, &grad);
         let next = time + 1;
@@ -240,12 +236,9 @@ impl Adan {
             1.0 + lr * self.decay.weight_decay,
         ];
         let rule = fused::cube::Rule::Adan { amsgrad };
-        match fused::cube::run(rule, &c, tensor, grad, lanes) {
-            Ok((tensor, lanes)) => Ok((tensor, Some(self.state(next, lanes)))),
-            Err((tensor, grad, lanes)) => {
-                Err((tensor, grad, (time > 0).then(|| self.state(time, lanes))))
-            }
-        }
+        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
+            self.state(time, lanes)
+        })
     }
 }
 
@@ -275,12 +268,7 @@ impl Adan {
     ) -> (Tensor<B, D>, Option<AdanState<B, D>>) {
         let (time, lanes) = self.lanes(state, &grad);
         let time = time + 1;
-        let step = Step {
-            optim: self,
-            lr,
-            time,
-        };
-        let (tensor, lanes) = fused::run(&step, tensor, Some(grad), lanes);
+        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
         (tensor, Some(self.state(time, lanes)))
     }
 

@@ -178,26 +178,16 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 impl AdEMAMix {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run in place.
-    #[allow(clippy::type_complexity)]
+    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
     fn cube_step<B: Backend, const D: usize>(
         &self,
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
         state: Option<AdEMAMixState<B, D>>,
-    ) -> Result<
-        (Tensor<B, D>, Option<AdEMAMixState<B, D>>),
-        (Tensor<B, D>, Tensor<B, D>, Option<AdEMAMixState<B, D>>),
-    > {
+    ) -> fused::cube::CubeStep<B, D, AdEMAMixState<B, D>> {
         use crate::blocks::bias_correction;
-        let (moments, slow_moment) = match state {
-            Some(s) => (Some(s.moments), s.slow_moment),
-            None => (None, grad.zeros_like()),
-        };
-        let (time, moment_lanes) = AdamMomentsState::into_lanes(moments, &grad, false);
-        let mut lanes = vec![slow_moment];
-        lanes.extend(moment_lanes);
+        let (time, lanes) = Self::lanes(state, &grad);
         let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
         let next = time + 1;
         let c = [
@@ -214,21 +204,8 @@ impl AdEMAMix {
             self.epsilon,
             lr,
         ];
-        let state = |time: usize, lanes: Vec<Tensor<B, D>>| {
-            let mut lanes = lanes.into_iter();
-            let slow_moment = lanes.next().expect("slow-moment lane");
-            let moments = AdamMomentsState::from_lanes(time, &mut lanes, false);
-            AdEMAMixState {
-                moments,
-                slow_moment,
-            }
-        };
-        match fused::cube::run(fused::cube::Rule::AdEMAMix, &c, tensor, grad, lanes) {
-            Ok((tensor, lanes)) => Ok((tensor, Some(state(next, lanes)))),
-            Err((tensor, grad, lanes)) => {
-                Err((tensor, grad, (time > 0).then(|| state(time, lanes))))
-            }
-        }
+        let rule = fused::cube::Rule::AdEMAMix;
+        fused::cube::step(rule, &c, tensor, grad, time, lanes, Self::state)
     }
 }
 
@@ -254,34 +231,38 @@ impl AdEMAMix {
         grad: Tensor<B, D>,
         state: Option<AdEMAMixState<B, D>>,
     ) -> (Tensor<B, D>, Option<AdEMAMixState<B, D>>) {
+        let (time, lanes) = Self::lanes(state, &grad);
+        let time = time + 1;
+        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
+        (tensor, Some(Self::state(time, lanes)))
+    }
+
+    /// The fused lanes `[m2, m1, nu]` and the step count; zeros and 0 before the first step.
+    fn lanes<B: Backend, const D: usize>(
+        state: Option<AdEMAMixState<B, D>>,
+        grad: &Tensor<B, D>,
+    ) -> (usize, Vec<Tensor<B, D>>) {
         let (moments, slow_moment) = match state {
             Some(s) => (Some(s.moments), s.slow_moment),
             None => (None, grad.zeros_like()),
         };
-        let (time, moment_lanes) = AdamMomentsState::into_lanes(moments, &grad, false);
-        let time = time + 1;
+        let (time, moment_lanes) = AdamMomentsState::into_lanes(moments, grad, false);
         let mut lanes = vec![slow_moment];
         lanes.extend(moment_lanes);
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
+        (time, lanes)
+    }
+
+    /// Back from [`Self::lanes`], with step count `time`.
+    fn state<B: Backend, const D: usize>(
+        time: usize,
+        lanes: Vec<Tensor<B, D>>,
+    ) -> AdEMAMixState<B, D> {
         let mut lanes = lanes.into_iter();
         let slow_moment = lanes.next().expect("slow-moment lane");
-        let moments = AdamMomentsState::from_lanes(time, &mut lanes, false);
-        (
-            tensor,
-            Some(AdEMAMixState {
-                moments,
-                slow_moment,
-            }),
-        )
+        AdEMAMixState {
+            moments: AdamMomentsState::from_lanes(time, &mut lanes, false),
+            slow_moment,
+        }
     }
 }
 

@@ -261,16 +261,7 @@ impl TAdam {
         // The weight sum rides along as a one-element lane, reshaped to the parameter's rank.
         lanes.push(weight_sum.reshape([1; D]));
         let time = time + 1;
-        let (tensor, lanes) = fused::run(
-            &Step {
-                optim: self,
-                lr,
-                time,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
+        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
         let mut lanes = lanes.into_iter();
         let moment_1 = lanes.next().expect("first-moment lane");
         let moment_2 = SecondMomentState::from_lanes(&mut lanes, amsgrad);

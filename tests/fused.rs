@@ -4,17 +4,18 @@
 //! default) and once with `fused = false`, and the two trajectories must agree to
 //! rounding, in f32 and in f64.
 //!
-//! The parameter set is chosen to reach every branch of the fused path: a zero tensor (the
+//! The parameter set is chosen to reach every branch of the fused paths: a zero tensor (the
 //! trust ratio's and the projection's zero-norm cases), ranks 1 to 4, a gradient that is a
-//! transposed view (not row-major in memory), and a tensor of 66 000 elements, more than
-//! one parallel chunk.
+//! transposed view (not row-major in memory), a tensor of 66 000 elements (more than one
+//! parallel chunk on ndarray) and one of 266 240 (more than one element per unit in the GPU
+//! kernels' summing pass, whose grid stops at 1024 cubes of 256 units).
 //!
-//! Only ndarray has a fused step; on the other backends both runs take the composed path
-//! and the test still holds, trivially, so it runs on ndarray only.
-#![cfg(not(any(feature = "wgpu", feature = "cuda")))]
+//! The test runs on the backend the cargo features choose: ndarray in f32 and f64, or the
+//! GPU backend (WGPU, CUDA) in f32, where the fused path is the CubeCL kernels.
 
 mod common;
 
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
 use burn::backend::{Autodiff, NdArray};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
@@ -34,6 +35,7 @@ fn shapes() -> Vec<Vec<usize>> {
         vec![40, 30],
         vec![2, 3, 4, 5],
         vec![300, 220],
+        vec![520, 512],
     ]
 }
 
@@ -270,9 +272,15 @@ fn fused_matches_composed(
     )]
     name: &str,
 ) {
-    // f32: the fused path sums norms in f64, the composed one in f32.
-    compare::<Autodiff<NdArray<f32>>>(name, 2e-5);
-    compare::<Autodiff<NdArray<f64>>>(name, 1e-11);
+    // f32 on ndarray: the fused path sums norms in f64, the composed one in f32.
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    {
+        compare::<Autodiff<NdArray<f32>>>(name, 2e-5);
+        compare::<Autodiff<NdArray<f64>>>(name, 1e-11);
+    }
+    // On the GPU both paths sum in f32, in different orders.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    compare::<holocron_optim_suite::backend::Autodiff>(name, 2e-5);
 }
 
 /// A parameter still referenced elsewhere (a snapshot, a clone kept by the caller) is
@@ -281,7 +289,10 @@ fn fused_matches_composed(
 fn shared_parameter_is_not_overwritten(
     #[values("lamb", "adan", "lars_momentum_dampening_wd")] name: &str,
 ) {
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
     type B = Autodiff<NdArray<f32>>;
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    type B = holocron_optim_suite::backend::Autodiff;
     struct KeepClone;
     impl WithOptimizer<B, ParamSet<B>> for KeepClone {
         type Output = ();

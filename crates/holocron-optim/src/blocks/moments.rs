@@ -193,7 +193,9 @@ impl AdamMoments {
         }
     }
 
-    fn corrections(&self, time: usize) -> (f64, f64) {
+    /// The bias corrections `(1 - beta_1^t, 1 - beta_2^t)` at step `time`, or `(1, 1)`
+    /// without bias correction.
+    pub(crate) fn corrections(&self, time: usize) -> (f64, f64) {
         if self.bias_correction {
             (
                 bias_correction(self.beta_1, time),

@@ -30,6 +30,17 @@ impl ScaleInvariantProjection {
         (shifted_norm, if project { pu / shifted_norm } else { 0.0 })
     }
 
+    /// The GPU kernel's constants for a tensor of `numel` elements: the cosine's norm
+    /// floor, the threshold `delta / sqrt(numel)` and `eps`.
+    #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+    pub(crate) fn constants(&self, numel: usize) -> [f64; 3] {
+        [
+            COSINE_NORM_FLOOR,
+            self.delta / (numel as f64).sqrt(),
+            self.epsilon,
+        ]
+    }
+
     /// Projects `update` as described above; the test is a mask, not a host-side branch.
     pub fn apply<B: Backend, const D: usize>(
         &self,

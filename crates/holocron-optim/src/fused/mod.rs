@@ -5,8 +5,8 @@
 //! Each optimizer writes its rule once, over raw buffers (a [`Kernel`]), from the
 //! element-wise forms of the blocks in [`rules`]. The rule runs where the backend lets us
 //! reach its buffers: Burn's ndarray backend, in `f32` and `f64`, multi-threaded with
-//! rayon. On the CubeCL backends (WGPU, CUDA) the element-wise optimizers (AdaBelief,
-//! AdEMAMix, Adan) launch a kernel of their own (`cube`). Every other case, and every
+//! rayon. On the CubeCL backends (WGPU, CUDA) every optimizer and wrapper sync launches
+//! kernels of its own, in `f32` (`cube`). Every other case, and every
 //! optimizer built with `fused = false`, runs the composed tensor operations. Both paths
 //! compute the same thing: `tests/fused.rs` and `tests/cross_backend.rs` hold them to it,
 //! and the golden test runs on both.

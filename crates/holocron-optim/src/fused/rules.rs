@@ -5,9 +5,7 @@
 //! step's speed once it no longer waits on memory). The two paths agree to rounding.
 
 use super::Real;
-use crate::blocks::{
-    AdamMoments, HeavyBall, L2Decay, ProximalDecay, SecondMoment, bias_correction,
-};
+use crate::blocks::{AdamMoments, HeavyBall, L2Decay, ProximalDecay, SecondMoment};
 
 /// [`crate::blocks::ema`]: `avg <- beta avg + (1 - beta) x`.
 #[derive(Clone, Copy)]
@@ -91,14 +89,7 @@ pub(crate) struct AdamRule<E> {
 impl<E: Real> AdamRule<E> {
     /// `shift` is added to the stored second moment each step (AdaBelief; 0 otherwise).
     pub fn new(moments: &AdamMoments, time: usize, epsilon: f64, shift: f64) -> Self {
-        let (bc1, bc2) = if moments.bias_correction {
-            (
-                bias_correction(moments.beta_1, time),
-                bias_correction(moments.second.beta, time),
-            )
-        } else {
-            (1.0, 1.0)
-        };
+        let (bc1, bc2) = moments.corrections(time);
         Self {
             first: Ema::new(moments.beta_1),
             second: SecondMomentRule::new(&moments.second, shift),
@@ -259,6 +250,17 @@ pub(crate) struct HeavyBallRule<E> {
 
 impl<E: Real> HeavyBallRule<E> {
     pub fn new(block: &HeavyBall, first: bool) -> Self {
+        let [keep, fresh, step_direction, step_buffer] = Self::weights(block, first);
+        Self {
+            keep: E::of(keep),
+            fresh: E::of(fresh),
+            step_direction: E::of(step_direction),
+            step_buffer: E::of(step_buffer),
+        }
+    }
+
+    /// `[keep, fresh, step_direction, step_buffer]` as described above.
+    pub fn weights(block: &HeavyBall, first: bool) -> [f64; 4] {
         let (keep, fresh) = if first {
             (0.0, 1.0)
         } else {
@@ -269,12 +271,7 @@ impl<E: Real> HeavyBallRule<E> {
         } else {
             (0.0, 1.0)
         };
-        Self {
-            keep: E::of(keep),
-            fresh: E::of(fresh),
-            step_direction: E::of(step_direction),
-            step_buffer: E::of(step_buffer),
-        }
+        [keep, fresh, step_direction, step_buffer]
     }
 
     #[inline(always)]

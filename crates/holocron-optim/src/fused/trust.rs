@@ -81,3 +81,29 @@ pub(crate) fn trust_scaled_step<E: Real, const AMSGRAD: bool>(
         },
     );
 }
+
+/// The coefficients of the CubeCL kernels of LAMB and RaLars at step `time`, the
+/// direction given as in [`AdamDirection::new`] (see `fused::cube::two_pass`).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) fn cube_coefficients(
+    moments: &crate::blocks::AdamMoments,
+    time: usize,
+    epsilon: f64,
+    (adaptive, factor): (bool, f64),
+    decay: &crate::blocks::L2Decay,
+    trust: &TrustRatio,
+    lr: f64,
+) -> Vec<f64> {
+    let mut c = super::cube::adam_coefficients(moments, time, epsilon);
+    let adaptive = if adaptive { 1.0 } else { 0.0 };
+    c.extend([
+        adaptive,
+        1.0 - adaptive,
+        factor,
+        decay.weight_decay,
+        trust.lo,
+        trust.hi,
+        lr,
+    ]);
+    c
+}

@@ -48,7 +48,7 @@ pub struct AdaBeliefConfig {
     #[config(default = false)]
     pub amsgrad: bool,
     /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
     /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
@@ -129,24 +129,24 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let moments = state.map(|s| s.moments);
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) = match self.fused && fused::cube::supported(&tensor, &grad) {
-            true => match self.cube_step(lr, tensor, grad, state) {
-                Ok(stepped) => return stepped,
+        let (tensor, grad, moments) =
+            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok((tensor, moments)) => {
+                    return (tensor, moments.map(|moments| AdaBeliefState { moments }));
+                }
                 Err(refused) => refused,
-            },
-            false => (tensor, grad, state),
-        };
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             let amsgrad = self.moments.second.amsgrad;
-            let moments = state.map(|s| s.moments);
             let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
             return (tensor, Some(AdaBeliefState { moments }));
         }
         let grad = self.decay.apply(grad, &tensor);
-        let moments = self
-            .moments
-            .update_belief(grad, state.map(|s| s.moments), self.epsilon);
+        let moments = self.moments.update_belief(grad, moments, self.epsilon);
         let update = self.moments.direction(&moments, self.epsilon);
         (
             tensor.sub(update.mul_scalar(lr)),
@@ -169,31 +169,27 @@ impl AdaBelief {
         lr: LearningRate,
         tensor: Tensor<B, D>,
         grad: Tensor<B, D>,
-        state: Option<AdaBeliefState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdaBeliefState<B, D>> {
-        use crate::blocks::bias_correction;
+        moments: Option<AdamMomentsState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
         let amsgrad = self.moments.second.amsgrad;
-        let (time, lanes) = AdamMomentsState::into_lanes(state.map(|s| s.moments), &grad, amsgrad);
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let next = time + 1;
-        let c = [
-            self.decay.weight_decay,
-            beta_1,
-            1.0 - beta_1,
-            beta_2,
-            1.0 - beta_2,
-            self.epsilon,
-            1.0 / bias_correction(beta_2, next).sqrt(),
-            self.epsilon,
-            1.0 / bias_correction(beta_1, next),
-            lr,
-        ];
+        let coefficients = |time| {
+            let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
+            let (correction_1, correction_2) = self.moments.corrections(time);
+            vec![
+                self.decay.weight_decay,
+                beta_1,
+                1.0 - beta_1,
+                beta_2,
+                1.0 - beta_2,
+                self.epsilon,
+                1.0 / correction_2.sqrt(),
+                self.epsilon,
+                1.0 / correction_1,
+                lr,
+            ]
+        };
         let rule = fused::cube::Rule::AdaBelief { amsgrad };
-        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
-            AdaBeliefState {
-                moments: AdamMomentsState::from_lanes(time, &mut lanes.into_iter(), amsgrad),
-            }
-        })
+        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
     }
 }
 

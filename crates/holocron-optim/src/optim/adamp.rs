@@ -53,8 +53,9 @@ pub struct AdamPConfig {
     /// Cosine threshold of the projection, divided by `sqrt(numel)` (`> 0`).
     #[config(default = 0.1)]
     pub delta: f64,
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -140,14 +141,24 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let moments = state.map(|s| s.moments);
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, moments) =
+            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok((tensor, moments)) => {
+                    return (tensor, moments.map(|moments| AdamPState { moments }));
+                }
+                Err(refused) => refused,
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             let amsgrad = self.moments.second.amsgrad;
-            let moments = state.map(|s| s.moments);
             let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
             return (tensor, Some(AdamPState { moments }));
         }
         let grad = self.decay.apply(grad, &tensor);
-        let moments = self.moments.update(grad.clone(), state.map(|s| s.moments));
+        let moments = self.moments.update(grad.clone(), moments);
         let update = self.moments.direction(&moments, self.epsilon);
         let update = self.projection.apply(&tensor, &grad, update);
         (
@@ -160,6 +171,34 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         AdamPState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl AdamP {
+    /// The step as CubeCL kernels; the tensors come back when they cannot run.
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        moments: Option<AdamMomentsState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
+        let amsgrad = self.moments.second.amsgrad;
+        let numel = tensor.shape().num_elements();
+        let coefficients = |time| {
+            let mut c = vec![self.decay.weight_decay];
+            c.extend(fused::cube::adam_coefficients(
+                &self.moments,
+                time,
+                self.epsilon,
+            ));
+            c.extend(self.projection.constants(numel));
+            c.push(lr);
+            c
+        };
+        let rule = fused::cube::Rule::AdamP { amsgrad };
+        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
     }
 }
 

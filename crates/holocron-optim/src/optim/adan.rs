@@ -51,7 +51,7 @@ pub struct AdanConfig {
     #[config(default = false)]
     pub amsgrad: bool,
     /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
     /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
@@ -146,13 +146,13 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) = match self.fused && fused::cube::supported(&tensor, &grad) {
-            true => match self.cube_step(lr, tensor, grad, state) {
+        let (tensor, grad, state) =
+            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
                 Ok(stepped) => return stepped,
                 Err(refused) => refused,
-            },
-            false => (tensor, grad, state),
-        };
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             return self.fused_step(lr, tensor, grad, state);
         }

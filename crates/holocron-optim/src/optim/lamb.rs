@@ -8,6 +8,8 @@ use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustR
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 use crate::fused::rules::{AdamRule, L2Rule};
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use crate::fused::trust::cube_coefficients;
 use crate::fused::trust::{AdamDirection, trust_scaled_step};
 use crate::fused::{self, Kernel, Lanes, Real, Step};
 
@@ -54,8 +56,9 @@ pub struct LambConfig {
     /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
     #[config(default = true)]
     pub bias_correction: bool,
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -143,13 +146,23 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let moments = state.map(|s| s.moments);
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, moments) =
+            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok((tensor, moments)) => {
+                    return (tensor, moments.map(|moments| LambState { moments }));
+                }
+                Err(refused) => refused,
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             let amsgrad = self.moments.second.amsgrad;
-            let moments = state.map(|s| s.moments);
             let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
             return (tensor, Some(LambState { moments }));
         }
-        let moments = self.moments.update(grad, state.map(|s| s.moments));
+        let moments = self.moments.update(grad, moments);
         let update = self
             .decay
             .apply(self.moments.direction(&moments, self.epsilon), &tensor);
@@ -164,6 +177,35 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         LambState {
             moments: state.moments.to_device(device),
         }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl Lamb {
+    /// The step as CubeCL kernels; the tensors come back when they cannot run.
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        moments: Option<AdamMomentsState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
+        let amsgrad = self.moments.second.amsgrad;
+        let coefficients = |time| {
+            let direction = (true, 1.0);
+            let (moments, decay) = (&self.moments, &self.decay);
+            cube_coefficients(
+                moments,
+                time,
+                self.epsilon,
+                direction,
+                decay,
+                &self.trust,
+                lr,
+            )
+        };
+        let rule = fused::cube::Rule::Trust { amsgrad };
+        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
     }
 }
 

@@ -53,8 +53,9 @@ pub struct LarsConfig {
     /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
     #[config(default = "(0.0, 10.0)")]
     pub scale_clip: (f64, f64),
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -149,6 +150,14 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, state) =
+            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok(stepped) => return stepped,
+                Err(refused) => refused,
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             return self.fused_step(lr, tensor, grad, state);
         }
@@ -186,11 +195,7 @@ impl Lars {
         state: Option<LarsState<B, D>>,
     ) -> (Tensor<B, D>, Option<LarsState<B, D>>) {
         let first = state.is_none();
-        let lanes = match state {
-            _ if self.momentum.momentum == 0.0 => vec![],
-            Some(s) => vec![s.momentum.buffer],
-            None => vec![grad.zeros_like()],
-        };
+        let lanes = self.lanes(state, &grad);
         let (tensor, lanes) = fused::run(
             &LarsStep {
                 optim: self,
@@ -201,10 +206,69 @@ impl Lars {
             Some(grad),
             lanes,
         );
-        let state = lanes.into_iter().next().map(|buffer| LarsState {
+        (tensor, Self::state(lanes))
+    }
+
+    /// The fused paths' lanes: `[]` without momentum, else `[buffer]` (zero before the
+    /// first step).
+    fn lanes<B: Backend, const D: usize>(
+        &self,
+        state: Option<LarsState<B, D>>,
+        grad: &Tensor<B, D>,
+    ) -> Vec<Tensor<B, D>> {
+        match state {
+            _ if self.momentum.momentum == 0.0 => vec![],
+            Some(s) => vec![s.momentum.buffer],
+            None => vec![grad.zeros_like()],
+        }
+    }
+
+    /// Back from [`Self::lanes`].
+    fn state<B: Backend, const D: usize>(lanes: Vec<Tensor<B, D>>) -> Option<LarsState<B, D>> {
+        lanes.into_iter().next().map(|buffer| LarsState {
             momentum: HeavyBallState { buffer },
-        });
-        (tensor, state)
+        })
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl Lars {
+    /// The step as CubeCL kernels; the tensors come back when they cannot run.
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<LarsState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, LarsState<B, D>> {
+        // Without momentum there is no state at all, hence an optional state inside.
+        let time = usize::from(state.is_some());
+        let lanes = self.lanes(state, &grad);
+        let [keep, fresh, step_direction, step_buffer] =
+            HeavyBallRule::<f64>::weights(&self.momentum, time == 0);
+        let c = [
+            self.decay.weight_decay,
+            self.trust.lo,
+            self.trust.hi,
+            keep,
+            fresh,
+            step_direction,
+            step_buffer,
+            lr,
+        ];
+        let unpack = |_, lanes: Vec<Tensor<B, D>>| Self::state(lanes);
+        match fused::cube::step(
+            fused::cube::Rule::Lars,
+            &c,
+            tensor,
+            grad,
+            time,
+            lanes,
+            unpack,
+        ) {
+            Ok((tensor, state)) => Ok((tensor, state.flatten())),
+            Err((tensor, grad, state)) => Err((tensor, grad, state.flatten())),
+        }
     }
 }
 

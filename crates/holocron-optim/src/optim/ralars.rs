@@ -10,6 +10,8 @@ use crate::blocks::{
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 use crate::fused::rules::{AdamRule, L2Rule};
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use crate::fused::trust::cube_coefficients;
 use crate::fused::trust::{AdamDirection, trust_scaled_step};
 use crate::fused::{self, Kernel, Lanes, Real, Step};
 
@@ -57,8 +59,9 @@ pub struct RaLarsConfig {
     /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
     #[config(default = "(0.0, 10.0)")]
     pub scale_clip: (f64, f64),
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -151,13 +154,23 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        let moments = state.map(|s| s.moments);
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, moments) =
+            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok((tensor, moments)) => {
+                    return (tensor, moments.map(|moments| RaLarsState { moments }));
+                }
+                Err(refused) => refused,
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             let amsgrad = self.moments.second.amsgrad;
-            let moments = state.map(|s| s.moments);
             let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
             return (tensor, Some(RaLarsState { moments }));
         }
-        let moments = self.moments.update(grad, state.map(|s| s.moments));
+        let moments = self.moments.update(grad, moments);
         let update = match self.rectification.factor(moments.time) {
             Some(r_t) => self
                 .moments
@@ -180,6 +193,47 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
     }
 }
 
+impl RaLars {
+    /// The direction at step `time` for the fused paths, as `(adaptive, factor)` of
+    /// `AdamDirection::new`: the rectified Adam direction, the plain one when forced, else
+    /// the momentum alone.
+    fn direction_at(&self, time: usize) -> (bool, f64) {
+        match self.rectification.factor(time) {
+            Some(r) => (true, r),
+            None => (self.force_adaptive_momentum, 1.0),
+        }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl RaLars {
+    /// The step as CubeCL kernels; the tensors come back when they cannot run.
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        moments: Option<AdamMomentsState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
+        let amsgrad = self.moments.second.amsgrad;
+        let coefficients = |time| {
+            let direction = self.direction_at(time);
+            let (moments, decay) = (&self.moments, &self.decay);
+            cube_coefficients(
+                moments,
+                time,
+                self.epsilon,
+                direction,
+                decay,
+                &self.trust,
+                lr,
+            )
+        };
+        let rule = fused::cube::Rule::Trust { amsgrad };
+        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
+    }
+}
+
 impl<B: Backend> StateLayout<B> for RaLars {
     const NAME: &'static str = "RaLars";
 
@@ -198,11 +252,8 @@ impl Kernel for Step<'_, RaLars> {
         let optim = self.optim;
         let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
         let decay = L2Rule::<E>::new(&optim.decay);
-        // The rectified Adam direction, the plain one when forced, else the momentum alone.
-        let direction = match optim.rectification.factor(self.time) {
-            Some(r) => AdamDirection::new(rule, true, r),
-            None => AdamDirection::new(rule, optim.force_adaptive_momentum, 1.0),
-        };
+        let (adaptive, factor) = optim.direction_at(self.time);
+        let direction = AdamDirection::new(rule, adaptive, factor);
         trust_scaled_step::<E, AMSGRAD>(&mut lanes, rule, direction, decay, &optim.trust, self.lr);
     }
 }

@@ -51,8 +51,9 @@ pub struct TAdamConfig {
     /// Degrees of freedom `nu` of the Student-t (`> 0`); `None` uses each tensor's number of
     /// elements.
     pub dof: Option<f64>,
-    /// Whether to run the fused in-place step where the backend has one (ndarray, `f32`
-    /// and `f64`); `false` always runs Burn's composed tensor operations. Both compute the
+    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
+    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
     /// same update.
     #[config(default = true)]
     pub fused: bool,
@@ -145,6 +146,14 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        let (tensor, grad, state) =
+            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
+                self.cube_step(lr, t, g, s)
+            }) {
+                Ok(stepped) => return stepped,
+                Err(refused) => refused,
+            };
         if self.fused && fused::supported(&tensor, &grad) {
             return self.fused_step(lr, tensor, grad, state);
         }
@@ -254,25 +263,77 @@ impl TAdam {
         grad: Tensor<B, D>,
         state: Option<TAdamState<B, D>>,
     ) -> (Tensor<B, D>, Option<TAdamState<B, D>>) {
-        let amsgrad = self.second.amsgrad;
-        let (time, moment_1, moment_2, weight_sum) = self.unpack(state, &grad);
-        let mut lanes = vec![moment_1];
-        lanes.extend(SecondMomentState::into_lanes(moment_2, &grad, amsgrad));
-        // The weight sum rides along as a one-element lane, reshaped to the parameter's rank.
-        lanes.push(weight_sum.reshape([1; D]));
+        let (time, lanes) = self.lanes(state, &grad);
         let time = time + 1;
         let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
+        (tensor, Some(self.state(time, lanes)))
+    }
+
+    /// The fused paths' lanes `[m, v, W]` or `[m, v, v_max, W]`, the weight sum `W` as a
+    /// one-element lane of the parameter's rank, and the step count so far.
+    fn lanes<B: Backend, const D: usize>(
+        &self,
+        state: Option<TAdamState<B, D>>,
+        grad: &Tensor<B, D>,
+    ) -> (usize, Vec<Tensor<B, D>>) {
+        let amsgrad = self.second.amsgrad;
+        let (time, moment_1, moment_2, weight_sum) = self.unpack(state, grad);
+        let mut lanes = vec![moment_1];
+        lanes.extend(SecondMomentState::into_lanes(moment_2, grad, amsgrad));
+        lanes.push(weight_sum.reshape([1; D]));
+        (time, lanes)
+    }
+
+    /// Back from [`Self::lanes`], with the new step count.
+    fn state<B: Backend, const D: usize>(
+        &self,
+        time: usize,
+        lanes: Vec<Tensor<B, D>>,
+    ) -> TAdamState<B, D> {
         let mut lanes = lanes.into_iter();
         let moment_1 = lanes.next().expect("first-moment lane");
-        let moment_2 = SecondMomentState::from_lanes(&mut lanes, amsgrad);
+        let moment_2 = SecondMomentState::from_lanes(&mut lanes, self.second.amsgrad);
         let weight_sum = lanes.next().expect("weight-sum lane").reshape([1]);
-        let state = TAdamState {
+        TAdamState {
             time,
             moment_1,
             moment_2,
             weight_sum,
+        }
+    }
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl TAdam {
+    /// The step as CubeCL kernels; the tensors come back when they cannot run.
+    fn cube_step<B: Backend, const D: usize>(
+        &self,
+        lr: LearningRate,
+        tensor: Tensor<B, D>,
+        grad: Tensor<B, D>,
+        state: Option<TAdamState<B, D>>,
+    ) -> fused::cube::CubeStep<B, D, TAdamState<B, D>> {
+        let numel = tensor.shape().num_elements() as f64;
+        let dof = self.dof.unwrap_or(numel);
+        let (time, lanes) = self.lanes(state, &grad);
+        let next = time + 1;
+        let c = [
+            self.decay.weight_decay,
+            self.epsilon,
+            dof,
+            dof + numel,
+            (2.0 * self.beta_1 - 1.0) / self.beta_1,
+            self.second.beta,
+            1.0 - self.second.beta,
+            1.0 / bias_correction(self.second.beta, next).sqrt(),
+            lr / bias_correction(self.beta_1, next),
+        ];
+        let rule = fused::cube::Rule::TAdam {
+            amsgrad: self.second.amsgrad,
         };
-        (tensor, Some(state))
+        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
+            self.state(time, lanes)
+        })
     }
 }
 

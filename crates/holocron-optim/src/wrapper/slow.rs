@@ -71,38 +71,13 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
     impl<B: AutodiffBackend> ModuleMapper<B> for Sync<'_, B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
             let (id, tensor, mapper) = param.consume();
-            let Some(slow) = self.slow.get_mut(&id) else {
+            let Some(slow) = self.slow.remove(&id) else {
                 return Param::from_mapped_value(id, tensor, mapper);
             };
             let require_grad = tensor.is_require_grad();
-            let fast = tensor.inner();
-            let shape = fast.shape();
-            let numel = shape.num_elements();
-            let fusable =
-                fused::supports::<B::InnerBackend>(fast.dtype()) && slow.dtype() == fast.dtype();
-            if let (true, true, SyncRate::Fixed(rate)) = (self.fused, fusable, self.rate) {
-                let taken = core::mem::replace(slow, Tensor::empty([0], &fast.device()));
-                let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![taken]);
-                *slow = lanes.pop().expect("the slow weights");
-                let mut fast = Tensor::from_inner(fast);
-                if require_grad {
-                    fast = fast.require_grad();
-                }
-                return Param::from_mapped_value(id, fast, mapper);
-            }
-            let pulled = match self.rate {
-                SyncRate::Fixed(rate) if *rate == 0.0 => slow.clone(),
-                SyncRate::Fixed(rate) => {
-                    let delta = fast.reshape([numel]).sub(slow.clone()).mul_scalar(*rate);
-                    slow.clone().add(delta)
-                }
-                SyncRate::Computed(rate) => {
-                    let delta = fast.reshape([numel]).sub(slow.clone()).mul(rate.clone());
-                    slow.clone().add(delta)
-                }
-            };
-            *slow = pulled.clone();
-            let mut fast = Tensor::from_inner(pulled.reshape(shape));
+            let (fast, slow) = pull(tensor.inner(), slow, self.rate, self.fused);
+            self.slow.insert(id, slow);
+            let mut fast = Tensor::from_inner(fast);
             if require_grad {
                 fast = fast.require_grad();
             }
@@ -110,6 +85,48 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
         }
     }
     module.map(&mut Sync::<B> { slow, rate, fused })
+}
+
+/// One parameter's sync: the fast weights and the slow ones after it.
+fn pull<B: Backend, const D: usize>(
+    fast: Tensor<B, D>,
+    slow: Tensor<B, 1>,
+    rate: &SyncRate<B>,
+    fused: bool,
+) -> (Tensor<B, D>, Tensor<B, 1>) {
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let (fast, slow) = match fused {
+        true => {
+            let rate = match rate {
+                SyncRate::Fixed(rate) => Ok(*rate),
+                SyncRate::Computed(rate) => Err(rate),
+            };
+            match fused::cube::pull(fast, slow, rate) {
+                Ok(pulled) => return pulled,
+                Err(refused) => refused,
+            }
+        }
+        false => (fast, slow),
+    };
+    let fusable = fused::supports::<B>(fast.dtype()) && slow.dtype() == fast.dtype();
+    if let (true, true, SyncRate::Fixed(rate)) = (fused, fusable, rate) {
+        let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![slow]);
+        return (fast, lanes.pop().expect("the slow weights"));
+    }
+    let shape = fast.shape();
+    let numel = shape.num_elements();
+    let pulled = match rate {
+        SyncRate::Fixed(rate) if *rate == 0.0 => slow,
+        SyncRate::Fixed(rate) => {
+            let delta = fast.reshape([numel]).sub(slow.clone()).mul_scalar(*rate);
+            slow.add(delta)
+        }
+        SyncRate::Computed(rate) => {
+            let delta = fast.reshape([numel]).sub(slow.clone()).mul(rate.clone());
+            slow.add(delta)
+        }
+    };
+    (pulled.clone().reshape(shape), pulled)
 }
 
 /// The sync as a fused kernel: lanes `fast` (the parameter) and `[slow]`.
@@ -151,4 +168,54 @@ pub(crate) fn from_record<B: AutodiffBackend>(
     record: FlatParams<B>,
 ) -> FlatParams<B::InnerBackend> {
     record.into_iter().map(|(id, t)| (id, t.inner())).collect()
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use burn::backend::Wgpu;
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::{SyncRate, pull};
+    use crate::fused::cube::launches;
+
+    fn values(t: Tensor<Wgpu, 1>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
+    /// A sync with a rate known on the host and one with a rate on the device (Scout's)
+    /// each run one kernel, and give `slow + rate (fast - slow)` to both weights.
+    #[test]
+    fn a_sync_runs_on_a_kernel_on_wgpu() {
+        let device = Default::default();
+        let tensor = |v: Vec<f32>| {
+            let n = v.len();
+            Tensor::<Wgpu, 1>::from_data(TensorData::new(v, [n]), &device)
+        };
+        let before = launches();
+        let (fast, slow) = pull(
+            tensor(vec![1.0, 2.0, 3.0]).reshape([1, 3]),
+            tensor(vec![0.0, 0.0, 1.0]),
+            &SyncRate::Fixed(0.5),
+            true,
+        );
+        assert_eq!(values(fast.reshape([3])), [0.5, 1.0, 2.0]);
+        assert_eq!(values(slow), [0.5, 1.0, 2.0]);
+        let rate = SyncRate::Computed(tensor(vec![0.25]));
+        let (fast, slow) = pull(
+            tensor(vec![4.0, 0.0, 8.0]),
+            tensor(vec![0.0, 4.0, 0.0]),
+            &rate,
+            true,
+        );
+        assert_eq!(values(fast), [1.0, 3.0, 2.0]);
+        assert_eq!(values(slow), [1.0, 3.0, 2.0]);
+        assert_eq!(launches() - before, 2);
+        let _ = pull(
+            tensor(vec![4.0, 0.0, 8.0]),
+            tensor(vec![0.0, 4.0, 0.0]),
+            &rate,
+            false,
+        );
+        assert_eq!(launches() - before, 2, "fused = false ran a kernel");
+    }
 }

@@ -27,9 +27,11 @@
 //! On Burn's ndarray backend (this crate's default `ndarray` feature) every optimizer and
 //! wrapper runs a fused step: its buffers are updated in place in one or two
 //! multi-threaded passes, without parameter-sized temporaries. With the `wgpu` or `cuda`
-//! feature, AdaBelief, AdEMAMix and Adan launch a CubeCL kernel of their own on those
-//! backends. `fused = false` in a configuration, or any other case, runs Burn's composed
-//! tensor operations; both compute the same update.
+//! feature, every optimizer and wrapper sync launches CubeCL kernels of its own on those
+//! backends, in `f32`; add the `fusion` feature when Burn's operation fusion is on (Burn's
+//! default features turn it on), so that the kernels also run on `Fusion<CubeBackend>`.
+//! `fused = false` in a configuration, or any other case, runs Burn's composed tensor
+//! operations; both compute the same update.
 //!
 //! # Example
 //!

@@ -57,9 +57,8 @@ pub struct LambConfig {
     #[config(default = true)]
     pub bias_correction: bool,
     /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
-    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
-    /// same update.
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
+    /// composed tensor operations. Both compute the same update.
     #[config(default = true)]
     pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.

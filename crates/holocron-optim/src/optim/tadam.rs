@@ -52,9 +52,8 @@ pub struct TAdamConfig {
     /// elements.
     pub dof: Option<f64>,
     /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`, without Burn's `fusion`
-    /// feature); `false` always runs Burn's composed tensor operations. Both compute the
-    /// same update.
+    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
+    /// composed tensor operations. Both compute the same update.
     #[config(default = true)]
     pub fused: bool,
     /// Gradient clipping applied by the adaptor before the step.

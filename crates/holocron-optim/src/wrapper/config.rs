@@ -35,8 +35,8 @@ pub struct LookaheadConfig {
     #[config(default = 6)]
     pub sync_period: usize,
     /// Whether to run the sync as one fused in-place pass where the backend has one
-    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without
-    /// Burn's `fusion` feature); `false` always runs Burn's composed tensor operations.
+    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`); `false`
+    /// always runs Burn's composed tensor operations.
     #[config(default = true)]
     pub fused: bool,
 }
@@ -64,8 +64,8 @@ pub struct ScoutConfig {
     #[config(default = 6)]
     pub sync_period: usize,
     /// Whether to run the sync as one fused in-place pass where the backend has one
-    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`, without
-    /// Burn's `fusion` feature); `false` always runs Burn's composed tensor operations.
+    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`); `false`
+    /// always runs Burn's composed tensor operations.
     #[config(default = true)]
     pub fused: bool,
 }

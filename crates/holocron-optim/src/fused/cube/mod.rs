@@ -1,5 +1,5 @@
-//! The fused path on Burn's CubeCL backends (WGPU, CUDA) without Burn's `fusion` feature:
-//! kernels that update a parameter and its state in place.
+//! The fused path on Burn's CubeCL backends (WGPU, CUDA), with or without Burn's operation
+//! fusion (`fusion`): kernels that update a parameter and its state in place.
 //!
 //! The element-wise rules (AdaBelief, AdEMAMix, Adan) and a wrapper's sync take one launch
 //! per parameter tensor. The rules that scale a step by whole-tensor sums (LARS, LAMB,
@@ -15,6 +15,8 @@
 
 mod blocks;
 mod elementwise;
+#[cfg(feature = "fusion")]
+mod fusion;
 mod sums;
 mod two_pass;
 
@@ -82,15 +84,26 @@ enum Runtime {
 fn runtime<B: Backend>() -> Option<Runtime> {
     let primitive = TypeId::of::<B::FloatTensorPrimitive>();
     #[cfg(feature = "wgpu")]
-    if primitive == TypeId::of::<CubeTensor<cubecl::wgpu::WgpuRuntime>>() {
+    if is_primitive_of::<cubecl::wgpu::WgpuRuntime>(primitive) {
         return Some(Runtime::Wgpu);
     }
     #[cfg(feature = "cuda")]
-    if primitive == TypeId::of::<CubeTensor<cubecl::cuda::CudaRuntime>>() {
+    if is_primitive_of::<cubecl::cuda::CudaRuntime>(primitive) {
         return Some(Runtime::Cuda);
     }
     let _ = primitive;
     None
+}
+
+/// Whether `primitive` is the float primitive of a backend over the runtime `R`: a
+/// `CubeBackend`, or with the `fusion` feature a `Fusion<CubeBackend>`.
+#[cfg_attr(not(all(feature = "wgpu", feature = "cuda")), allow(dead_code))]
+fn is_primitive_of<R: CubeRuntime>(primitive: TypeId) -> bool {
+    #[cfg(feature = "fusion")]
+    if fusion::is_fused::<R>(primitive) {
+        return true;
+    }
+    primitive == TypeId::of::<CubeTensor<R>>()
 }
 
 /// The parameter and state after a step.
@@ -557,16 +570,30 @@ pub(crate) fn launches() -> usize {
     LAUNCHES.with(core::cell::Cell::get)
 }
 
+/// The tensor's CubeCL primitive (out of the fusion stream, with fusion).
 fn take<B: Backend, R: CubeRuntime, const D: usize>(t: Tensor<B, D>) -> CubeTensor<R> {
     let mut slot = Some(t.into_primitive().tensor());
-    (&mut slot as &mut dyn Any)
-        .downcast_mut::<Option<CubeTensor<R>>>()
+    let slot = &mut slot as &mut dyn Any;
+    #[cfg(feature = "fusion")]
+    if let Some(fused) = slot.downcast_mut::<Option<fusion::Fused<R>>>() {
+        return fusion::resolve(fused.take().expect("a primitive"));
+    }
+    slot.downcast_mut::<Option<CubeTensor<R>>>()
         .and_then(Option::take)
         .expect("a CubeCL primitive (checked by `supported`)")
 }
 
+/// Back from [`take`].
 fn give<B: Backend, R: CubeRuntime, const D: usize>(t: CubeTensor<R>) -> Tensor<B, D> {
-    let mut slot = Some(t);
+    #[cfg(feature = "fusion")]
+    if fusion::is_fused::<R>(TypeId::of::<B::FloatTensorPrimitive>()) {
+        return from_primitive(fusion::register(t));
+    }
+    from_primitive(t)
+}
+
+fn from_primitive<B: Backend, const D: usize, P: 'static>(primitive: P) -> Tensor<B, D> {
+    let mut slot = Some(primitive);
     let primitive = (&mut slot as &mut dyn Any)
         .downcast_mut::<Option<B::FloatTensorPrimitive>>()
         .and_then(Option::take)

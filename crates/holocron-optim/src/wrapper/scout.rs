@@ -129,7 +129,7 @@ where
             let coherence = fused_coherence(&self.window).unwrap_or(0.0);
             SyncRate::Fixed((1.0 - coherence).max(self.sync_rate))
         } else {
-            match coherence(&self.window) {
+            match coherence(&self.window, self.fused) {
                 Some(coherence) => {
                     SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
                 }
@@ -155,12 +155,13 @@ where
 }
 
 /// The mean over tensors of each tensor's step coherence, or `None` when no tensor has two
-/// steps in its window (every similarity is then 0, and so is the coherence).
-fn coherence<B: Backend>(window: &Window<B>) -> Option<Tensor<B, 1>> {
+/// steps in its window (every similarity is then 0, and so is the coherence). With `fused`
+/// on WGPU or CUDA each tensor's similarity is a kernel's sum.
+fn coherence<B: Backend>(window: &Window<B>, fused: bool) -> Option<Tensor<B, 1>> {
     let count = window.len() as f64;
     window
         .values()
-        .filter_map(|rows| similarity(rows))
+        .filter_map(|rows| similarity(rows, fused))
         .reduce(|a, b| a.add(b))
         .map(|total| total.div_scalar(count))
 }
@@ -310,8 +311,13 @@ impl Reduction<1> for Similarity {
 /// The differences are formed one at a time, twice (for the mean, then for the
 /// deviations), so the sync needs a few parameter-sized temporaries on top of the window
 /// rather than another copy of the whole window.
-fn similarity<B: Backend>(rows: &[Tensor<B, 1>]) -> Option<Tensor<B, 1>> {
+fn similarity<B: Backend>(rows: &[Tensor<B, 1>], fused: bool) -> Option<Tensor<B, 1>> {
     let steps = rows.len().checked_sub(1).filter(|&n| n >= 2)?;
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if let Some(sum) = fused.then(|| fused::cube::similarity_sum(rows)).flatten() {
+        return Some(sum.div_scalar(rows[0].shape().num_elements() as f64));
+    }
+    let _ = fused;
     let update = |i: usize| rows[i + 1].clone().sub(rows[i].clone());
     let mean = (1..steps)
         .fold(update(0), |sum, i| sum.add(update(i)))
@@ -328,7 +334,13 @@ fn similarity<B: Backend>(rows: &[Tensor<B, 1>]) -> Option<Tensor<B, 1>> {
     let ratio = std
         .div(max_deviation.mask_fill(flat.clone(), 1.0))
         .mask_fill(flat, 0.0);
-    Some(ratio.mean())
+    // Not `mean()`: on Burn 0.21's WGPU backend it drops every element past the 65 536th
+    // (the mean of 70 001 ones is 0.936); `sum()` counts them all.
+    Some(
+        ratio
+            .sum()
+            .div_scalar(rows[0].shape().num_elements() as f64),
+    )
 }
 
 impl<O, M, B> Optimizer<M, B> for Scout<O, M, B>
@@ -378,6 +390,62 @@ where
                 .collect(),
             steps: record.steps,
             ..self
+        }
+    }
+}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use burn::backend::Wgpu;
+    use burn::tensor::{Tensor, TensorData};
+
+    use super::similarity;
+    use crate::fused::cube::launches;
+
+    /// The coherence kernel and the composed similarity against the same sums on the host in
+    /// f64, over a window of 5 rows of 70 001 elements whose steps are flat in a third of
+    /// the elements (the 0 branch). More than 65 536 elements: Burn's `mean` on WGPU drops
+    /// the rest, and the composed similarity once did too.
+    #[test]
+    fn the_similarity_kernel_and_the_composed_one_match_the_host() {
+        let n = 70_001;
+        let values: Vec<Vec<f32>> = (0..5u64)
+            .map(|k| {
+                (0..n as u64)
+                    .map(|i| match i % 3 {
+                        0 => k as f32 * 0.5,
+                        _ => ((i * 7919 + k * k * 104_729) % 1000) as f32 / 1000.0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut total = 0.0f64;
+        for i in 0..n {
+            let u: Vec<f64> = (0..4)
+                .map(|k| f64::from(values[k + 1][i]) - f64::from(values[k][i]))
+                .collect();
+            let mean = u.iter().sum::<f64>() / 4.0;
+            let largest = u.iter().map(|x| (x - mean).abs()).fold(0.0, f64::max);
+            let squares: f64 = u.iter().map(|x| (x - mean).powi(2)).sum();
+            if largest > 0.0 {
+                total += (squares / 3.0).sqrt() / largest;
+            }
+        }
+        let host = total / n as f64;
+        let device = Default::default();
+        let rows: Vec<Tensor<Wgpu, 1>> = values
+            .into_iter()
+            .map(|v| Tensor::from_data(TensorData::new(v, [n]), &device))
+            .collect();
+        let before = launches();
+        let fused: f32 = similarity(&rows, true).unwrap().into_scalar();
+        assert_eq!(launches() - before, 1, "the kernel did not run");
+        let composed: f32 = similarity(&rows, false).unwrap().into_scalar();
+        assert_eq!(launches() - before, 1, "fused = false ran a kernel");
+        assert!(host > 0.1, "a degenerate window: {host}");
+        for (path, value) in [("kernel", fused), ("composed", composed)] {
+            let error = (f64::from(value) - host).abs() / host;
+            assert!(error < 1e-5, "{path}: {value} vs {host} on the host");
         }
     }
 }

@@ -250,6 +250,47 @@ fn pull_on<B: Backend, R: CubeRuntime, const D: usize>(
     Ok((give(fast), give(slow)))
 }
 
+/// The sum over elements of Scout's similarity of a tensor's window `rows` (see
+/// `wrapper::scout`), as a one-element tensor; `None` when a kernel cannot take the rows
+/// (fewer than three, not `f32`, or not all of one size).
+pub(crate) fn similarity_sum<B: Backend>(rows: &[Tensor<B, 1>]) -> Option<Tensor<B, 1>> {
+    let n = rows.first()?.shape().num_elements();
+    let fits = |row: &Tensor<B, 1>| row.dtype() == DType::F32 && row.shape().num_elements() == n;
+    if rows.len() < 3 || n == 0 || !rows.iter().all(fits) {
+        return None;
+    }
+    match runtime::<B>()? {
+        #[cfg(feature = "wgpu")]
+        Runtime::Wgpu => Some(similarity_on::<B, cubecl::wgpu::WgpuRuntime>(rows)),
+        #[cfg(feature = "cuda")]
+        Runtime::Cuda => Some(similarity_on::<B, cubecl::cuda::CudaRuntime>(rows)),
+    }
+}
+
+fn similarity_on<B: Backend, R: CubeRuntime>(rows: &[Tensor<B, 1>]) -> Tensor<B, 1> {
+    let rows: Vec<CubeTensor<R>> = rows
+        .iter()
+        .map(|row| into_contiguous(take::<B, R, 1>(row.clone())))
+        .collect();
+    let l = Launcher::new(&rows[0]);
+    let totals = l.summed(|count, dim, partials| {
+        let mut sequence = SequenceArg::<R, Array<f32>>::new();
+        for row in &rows {
+            sequence.push(l.lane(row));
+        }
+        similarity_sums_kernel::launch::<f32, R>(&l.client, count, dim, sequence, partials, UNITS);
+    });
+    let totals = CubeTensor::new_contiguous(
+        l.client.clone(),
+        rows[0].device.clone(),
+        burn::tensor::Shape::new([SUMS]),
+        totals.handle,
+        DType::F32,
+    );
+    count_launch();
+    give::<B, R, 1>(totals).slice([0..1])
+}
+
 /// The tensor made contiguous, and copied if another tensor shares its buffer: as on
 /// ndarray, so that a kernel runs in every case and a run does not depend on who holds
 /// what.

@@ -12,12 +12,15 @@ use cubecl::prelude::*;
 pub(super) const UNITS: usize = 256;
 /// Cubes of a summing pass at most: enough to fill a large GPU.
 const MAX_CUBES: usize = 1024;
+/// Elements each unit folds at least, so that the fold in shared memory (its barriers
+/// above all, which a CPU-backed device pays dearly) stays small beside the pass itself.
+const MIN_PER_UNIT: usize = 32;
 /// Sums per pass; a rule that needs fewer leaves the rest at zero.
 pub(super) const SUMS: usize = 4;
 
 /// The grid of a summing pass over `n` elements.
 pub(super) fn cubes(n: usize) -> usize {
-    n.div_ceil(UNITS).clamp(1, MAX_CUBES)
+    n.div_ceil(UNITS * MIN_PER_UNIT).clamp(1, MAX_CUBES)
 }
 
 /// Folds each unit's four values over the cube and stores the cube's sums at

@@ -237,3 +237,40 @@ pub(super) fn adamp_kernel<F: Float>(
         p[i] = p[i] - update * c[11];
     }
 }
+
+/// Scout's coherence of one tensor: the sum over elements of `std(u) / max |u - mean(u)|`
+/// (0 where the maximum is 0), `u` the element's steps between successive `rows` (at least
+/// three rows; the count is a constant of the compiled kernel).
+#[cube(launch)]
+pub(super) fn similarity_sums_kernel<F: Float>(
+    rows: &Sequence<Array<F>>,
+    partials: &mut Array<F>,
+    #[comptime] units: usize,
+) {
+    let steps = comptime![rows.len() - 1usize];
+    let zero = F::new(0.0);
+    let n = rows[0usize].len();
+    let mut total = zero;
+    let mut i = ABSOLUTE_POS;
+    while i < n {
+        let mut mean = zero;
+        #[unroll]
+        for k in 0..steps {
+            mean += rows[k + 1usize][i] - rows[k][i];
+        }
+        mean = mean / F::cast_from(steps);
+        let mut largest = zero;
+        let mut squares = zero;
+        #[unroll]
+        for k in 0..steps {
+            let deviation = rows[k + 1usize][i] - rows[k][i] - mean;
+            largest = max(largest, F::abs(deviation));
+            squares += deviation * deviation;
+        }
+        let spread = F::sqrt(squares / F::cast_from(steps - 1usize));
+        let flat = largest == zero;
+        total += select(flat, zero, spread / select(flat, F::new(1.0), largest));
+        i += CUBE_COUNT * units;
+    }
+    store_cube_sums::<F>(partials, total, zero, zero, zero, units);
+}

@@ -419,8 +419,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut total = 0.0f64;
-        for i in 0..n {
+        let ratio = |i: usize| {
             let u: Vec<f64> = (0..4)
                 .map(|k| f64::from(values[k + 1][i]) - f64::from(values[k][i]))
                 .collect();
@@ -428,10 +427,12 @@ mod tests {
             let largest = u.iter().map(|x| (x - mean).abs()).fold(0.0, f64::max);
             let squares: f64 = u.iter().map(|x| (x - mean).powi(2)).sum();
             if largest > 0.0 {
-                total += (squares / 3.0).sqrt() / largest;
+                (squares / 3.0).sqrt() / largest
+            } else {
+                0.0
             }
-        }
-        let host = total / n as f64;
+        };
+        let host = (0..n).map(ratio).sum::<f64>() / n as f64;
         let device = Default::default();
         let rows: Vec<Tensor<Wgpu, 1>> = values
             .into_iter()

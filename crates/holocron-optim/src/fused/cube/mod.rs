@@ -288,7 +288,7 @@ fn similarity_on<B: Backend, R: CubeRuntime>(rows: &[Tensor<B, 1>]) -> Tensor<B,
         DType::F32,
     );
     count_launch();
-    give::<B, R, 1>(totals).slice([0..1])
+    give::<B, R, 1>(totals).slice(0..1)
 }
 
 /// The tensor made contiguous, and copied if another tensor shares its buffer: as on

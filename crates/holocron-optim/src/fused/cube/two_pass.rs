@@ -258,7 +258,7 @@ pub(super) fn similarity_sums_kernel<F: Float>(
         for k in 0..steps {
             mean += rows[k + 1usize][i] - rows[k][i];
         }
-        mean = mean / F::cast_from(steps);
+        mean /= F::cast_from(steps);
         let mut largest = zero;
         let mut squares = zero;
         #[unroll]

@@ -82,28 +82,45 @@ pub(crate) fn trust_scaled_step<E: Real, const AMSGRAD: bool>(
     );
 }
 
-/// The coefficients of the CubeCL kernels of LAMB and RaLars at step `time`, the
-/// direction given as in [`AdamDirection::new`] (see `fused::cube::two_pass`).
+/// The step of LAMB and RaLars on the CubeCL kernels (`cube::Rule::Trust`): the same
+/// blocks as [`trust_scaled_step`], the direction at each step count given by `direction`
+/// as `(adaptive, factor)` of [`AdamDirection::new`].
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub(crate) fn cube_coefficients(
-    moments: &crate::blocks::AdamMoments,
-    time: usize,
-    epsilon: f64,
-    (adaptive, factor): (bool, f64),
-    decay: &crate::blocks::L2Decay,
-    trust: &TrustRatio,
-    lr: f64,
-) -> Vec<f64> {
-    let mut c = super::cube::adam_coefficients(moments, time, epsilon);
-    let adaptive = if adaptive { 1.0 } else { 0.0 };
-    c.extend([
-        adaptive,
-        1.0 - adaptive,
-        factor,
-        decay.weight_decay,
-        trust.lo,
-        trust.hi,
-        lr,
-    ]);
-    c
+pub(crate) struct CubeTrustStep<'a> {
+    pub moments: &'a crate::blocks::AdamMoments,
+    pub epsilon: f64,
+    pub decay: &'a crate::blocks::L2Decay,
+    pub trust: &'a TrustRatio,
+}
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl CubeTrustStep<'_> {
+    /// Runs the kernels; the tensors come back when they cannot run.
+    pub fn run<B: burn::tensor::backend::Backend, const D: usize>(
+        &self,
+        direction: impl Fn(usize) -> (bool, f64),
+        lr: f64,
+        param: burn::tensor::Tensor<B, D>,
+        grad: burn::tensor::Tensor<B, D>,
+        state: Option<crate::blocks::AdamMomentsState<B, D>>,
+    ) -> super::cube::CubeStep<B, D, crate::blocks::AdamMomentsState<B, D>> {
+        let amsgrad = self.moments.second.amsgrad;
+        let coefficients = |time| {
+            let mut c = super::cube::adam_coefficients(self.moments, time, self.epsilon);
+            let (adaptive, factor) = direction(time);
+            let adaptive = if adaptive { 1.0 } else { 0.0 };
+            c.extend([
+                adaptive,
+                1.0 - adaptive,
+                factor,
+                self.decay.weight_decay,
+                self.trust.lo,
+                self.trust.hi,
+                lr,
+            ]);
+            c
+        };
+        let rule = super::cube::Rule::Trust { amsgrad };
+        super::cube::moments_step(rule, amsgrad, coefficients, param, grad, state)
+    }
 }

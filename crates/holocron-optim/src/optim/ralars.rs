@@ -11,7 +11,7 @@ use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
 use crate::fused::rules::{AdamRule, L2Rule};
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-use crate::fused::trust::cube_coefficients;
+use crate::fused::trust::CubeTrustStep;
 use crate::fused::trust::{AdamDirection, trust_scaled_step};
 use crate::fused::{self, Kernel, Lanes, Real, Step};
 
@@ -157,7 +157,13 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
         let (tensor, grad, moments) =
             match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
-                self.cube_step(lr, t, g, s)
+                let step = CubeTrustStep {
+                    moments: &self.moments,
+                    epsilon: self.epsilon,
+                    decay: &self.decay,
+                    trust: &self.trust,
+                };
+                step.run(|time| self.direction_at(time), lr, t, g, s)
             }) {
                 Ok((tensor, moments)) => {
                     return (tensor, moments.map(|moments| RaLarsState { moments }));
@@ -201,35 +207,6 @@ impl RaLars {
             Some(r) => (true, r),
             None => (self.force_adaptive_momentum, 1.0),
         }
-    }
-}
-
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl RaLars {
-    /// The step as CubeCL kernels; the tensors come back when they cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        moments: Option<AdamMomentsState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
-        let amsgrad = self.moments.second.amsgrad;
-        let coefficients = |time| {
-            let direction = self.direction_at(time);
-            let (moments, decay) = (&self.moments, &self.decay);
-            cube_coefficients(
-                moments,
-                time,
-                self.epsilon,
-                direction,
-                decay,
-                &self.trust,
-                lr,
-            )
-        };
-        let rule = fused::cube::Rule::Trust { amsgrad };
-        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
     }
 }
 

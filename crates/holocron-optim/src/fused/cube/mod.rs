@@ -206,8 +206,11 @@ pub(crate) fn pull<B: Backend, const D: usize>(
     slow: Tensor<B, 1>,
     rate: Result<f64, &Tensor<B, 1>>,
 ) -> Result<Pulled<B, D>, Pulled<B, D>> {
-    let computed_f32 = rate.is_ok_and(|_| true) || rate.is_err_and(|r| r.dtype() == DType::F32);
-    let fits = fast.dtype() == DType::F32 && slow.dtype() == DType::F32 && computed_f32;
+    let rate_fits = match rate {
+        Ok(_) => true,
+        Err(rate) => rate.dtype() == DType::F32,
+    };
+    let fits = fast.dtype() == DType::F32 && slow.dtype() == DType::F32 && rate_fits;
     match runtime::<B>() {
         _ if !fits => Err((fast, slow)),
         None => Err((fast, slow)),
@@ -397,13 +400,13 @@ fn run_on<B: Backend, R: CubeRuntime, const D: usize>(
     let n = param.meta.num_elements();
     // A state loaded in another precision (or of another size, which a checked load
     // refuses) goes to the composed operations, and so does an empty tensor (no grid).
-    let scalars = state.len().saturating_sub(rule.scalar_lanes());
+    let full_lanes = state.len().saturating_sub(rule.scalar_lanes());
     let fits =
         |t: &CubeTensor<R>, len: usize| t.dtype == DType::F32 && t.meta.num_elements() == len;
     let state_fits = state
         .iter()
         .enumerate()
-        .all(|(k, t)| fits(t, if k < scalars { n } else { 1 }));
+        .all(|(k, t)| fits(t, if k < full_lanes { n } else { 1 }));
     if n == 0 || !(state_fits && fits(&grad, n)) {
         return Err((
             give(param),

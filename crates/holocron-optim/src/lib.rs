@@ -28,8 +28,8 @@
 //! wrapper runs a fused step: its buffers are updated in place in one or two
 //! multi-threaded passes, without parameter-sized temporaries. With the `wgpu` or `cuda`
 //! feature, every optimizer and wrapper sync launches CubeCL kernels of its own on those
-//! backends, in `f32`; add the `fusion` feature when Burn's operation fusion is on (Burn's
-//! default features turn it on), so that the kernels also run on `Fusion<CubeBackend>`.
+//! backends, in `f32`, with or without Burn's operation fusion (`Fusion<CubeBackend>`,
+//! which Burn's default features build).
 //! `fused = false` in a configuration, or any other case, runs Burn's composed tensor
 //! operations; both compute the same update.
 //!

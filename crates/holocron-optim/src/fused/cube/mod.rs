@@ -1,5 +1,5 @@
 //! The fused path on Burn's CubeCL backends (WGPU, CUDA), with or without Burn's operation
-//! fusion (`fusion`): kernels that update a parameter and its state in place.
+//! fusion: kernels that update a parameter and its state in place.
 //!
 //! The element-wise rules (AdaBelief, AdEMAMix, Adan) and a wrapper's sync take one launch
 //! per parameter tensor. The rules that scale a step by whole-tensor sums (LARS, LAMB,
@@ -15,7 +15,6 @@
 
 mod blocks;
 mod elementwise;
-#[cfg(feature = "fusion")]
 mod fusion;
 mod sums;
 mod two_pass;
@@ -96,10 +95,9 @@ fn runtime<B: Backend>() -> Option<Runtime> {
 }
 
 /// Whether `primitive` is the float primitive of a backend over the runtime `R`: a
-/// `CubeBackend`, or with the `fusion` feature a `Fusion<CubeBackend>`.
+/// `CubeBackend`, or a `Fusion<CubeBackend>`.
 #[cfg_attr(not(all(feature = "wgpu", feature = "cuda")), allow(dead_code))]
 fn is_primitive_of<R: CubeRuntime>(primitive: TypeId) -> bool {
-    #[cfg(feature = "fusion")]
     if fusion::is_fused::<R>(primitive) {
         return true;
     }
@@ -614,11 +612,10 @@ pub(crate) fn launches() -> usize {
     LAUNCHES.with(core::cell::Cell::get)
 }
 
-/// The tensor's CubeCL primitive (out of the fusion stream, with fusion).
+/// The tensor's CubeCL primitive (out of the fusion stream, on a fusion backend).
 fn take<B: Backend, R: CubeRuntime, const D: usize>(t: Tensor<B, D>) -> CubeTensor<R> {
     let mut slot = Some(t.into_primitive().tensor());
     let slot = &mut slot as &mut dyn Any;
-    #[cfg(feature = "fusion")]
     if let Some(fused) = slot.downcast_mut::<Option<fusion::Fused<R>>>() {
         return fusion::resolve(fused.take().expect("a primitive"));
     }
@@ -629,7 +626,6 @@ fn take<B: Backend, R: CubeRuntime, const D: usize>(t: Tensor<B, D>) -> CubeTens
 
 /// Back from [`take`].
 fn give<B: Backend, R: CubeRuntime, const D: usize>(t: CubeTensor<R>) -> Tensor<B, D> {
-    #[cfg(feature = "fusion")]
     if fusion::is_fused::<R>(TypeId::of::<B::FloatTensorPrimitive>()) {
         return from_primitive(fusion::register(t));
     }

@@ -4,7 +4,8 @@
 //!
 //! The check scans the source of the code that runs inside a step (`blocks/`, `optim/`,
 //! `wrapper/`) for Burn's read-back calls. (`checkpoint/` reads records at load time, outside
-//! any step, and is not scanned.)
+//! any step, and is not scanned; nor are unit-test modules, which read results to check
+//! them.)
 
 use std::path::Path;
 
@@ -29,13 +30,28 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// The lines of `text` that call a read-back, outside comments and doc examples.
+/// The lines of `text` that call a read-back, outside comments, doc examples and test
+/// modules (a `#[cfg(test)]` or `#[cfg(all(test, ..))]` module, to its closing brace).
 fn read_backs(text: &str) -> Vec<(usize, String)> {
     let mut found = vec![];
     let mut in_doc_example = false;
+    // Inside a test module: its brace depth, and whether its first brace was seen.
+    let mut in_tests: Option<(i64, bool)> = None;
     for (n, line) in text.lines().enumerate() {
         let code = line.trim_start();
-        // Doc examples may read results to show them; they do not run inside a step.
+        if in_tests.is_none() && is_test_cfg(code) {
+            in_tests = Some((0, false));
+            continue;
+        }
+        if let Some((depth, entered)) = in_tests {
+            let opens = code.matches('{').count() as i64;
+            let depth = depth + opens - code.matches('}').count() as i64;
+            let entered = entered || opens > 0;
+            // An item without braces (`#[cfg(test)] use ..;`) ends the attribute's reach.
+            let done = (entered && depth <= 0) || (!entered && code.ends_with(';'));
+            in_tests = (!done).then_some((depth, entered));
+            continue;
+        }
         if code.starts_with("///") || code.starts_with("//!") {
             if code.contains("```") {
                 in_doc_example = !in_doc_example;
@@ -53,6 +69,12 @@ fn read_backs(text: &str) -> Vec<(usize, String)> {
         }
     }
     found
+}
+
+/// Whether a line is a `#[cfg(test)]` or `#[cfg(all(test, ..))]` attribute (code that
+/// only tests compile).
+fn is_test_cfg(attribute: &str) -> bool {
+    attribute == "#[cfg(test)]" || attribute.starts_with("#[cfg(all(test,")
 }
 
 #[test]
@@ -95,6 +117,30 @@ fn step() {
     assert_eq!(
         found.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         [7, 8],
+        "{found:?}"
+    );
+}
+
+#[test]
+fn the_check_skips_test_modules_only() {
+    let sample = r#"
+fn step() {}
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    fn values() -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+}
+
+fn after() {
+    let norm: f32 = grad.sum().into_scalar();
+}
+"#;
+    let found = read_backs(sample);
+    assert_eq!(
+        found.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+        [12],
         "{found:?}"
     );
 }

@@ -53,18 +53,28 @@ impl AnyConfig {
         }
     }
 
-    /// The same configuration with the fused step switched on or off (SGD has none).
+    /// The same configuration on the fused path wherever one exists (`Execution::Fused`)
+    /// or always on the composed one (SGD has no fused step).
     pub fn with_fused(self, fused: bool) -> Self {
+        self.with_execution(if fused {
+            Execution::Fused
+        } else {
+            Execution::Composed
+        })
+    }
+
+    /// The same configuration with another [`Execution`].
+    pub fn with_execution(self, execution: Execution) -> Self {
         use AnyConfig::*;
         match self {
-            Lars(c) => Lars(c.with_fused(fused)),
-            Lamb(c) => Lamb(c.with_fused(fused)),
-            RaLars(c) => RaLars(c.with_fused(fused)),
-            TAdam(c) => TAdam(c.with_fused(fused)),
-            AdaBelief(c) => AdaBelief(c.with_fused(fused)),
-            AdamP(c) => AdamP(c.with_fused(fused)),
-            Adan(c) => Adan(c.with_fused(fused)),
-            AdEMAMix(c) => AdEMAMix(c.with_fused(fused)),
+            Lars(c) => Lars(c.with_execution(execution)),
+            Lamb(c) => Lamb(c.with_execution(execution)),
+            RaLars(c) => RaLars(c.with_execution(execution)),
+            TAdam(c) => TAdam(c.with_execution(execution)),
+            AdaBelief(c) => AdaBelief(c.with_execution(execution)),
+            AdamP(c) => AdamP(c.with_execution(execution)),
+            Adan(c) => Adan(c.with_execution(execution)),
+            AdEMAMix(c) => AdEMAMix(c.with_execution(execution)),
             Sgd => Sgd,
         }
     }
@@ -262,11 +272,17 @@ pub enum WrapperConfig {
 }
 
 impl WrapperConfig {
-    /// The same wrapper with its fused sync switched on or off.
+    /// The same wrapper with its sync on the fused path wherever one exists, or always on
+    /// the composed one.
     pub fn with_fused(self, fused: bool) -> Self {
+        let execution = if fused {
+            Execution::Fused
+        } else {
+            Execution::Composed
+        };
         match self {
-            WrapperConfig::Lookahead(c) => WrapperConfig::Lookahead(c.with_fused(fused)),
-            WrapperConfig::Scout(c) => WrapperConfig::Scout(c.with_fused(fused)),
+            WrapperConfig::Lookahead(c) => WrapperConfig::Lookahead(c.with_execution(execution)),
+            WrapperConfig::Scout(c) => WrapperConfig::Scout(c.with_execution(execution)),
         }
     }
 }

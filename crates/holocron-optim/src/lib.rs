@@ -72,14 +72,17 @@
 pub mod blocks;
 pub mod checkpoint;
 mod error;
+mod execution;
 // Without the `ndarray` feature no backend reaches the fused kernels.
 #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 mod fused;
 mod optim;
+mod rule;
 mod schedule;
 mod wrapper;
 
 pub use error::ConfigError;
+pub use execution::{Execution, StepPath, StepPaths, step_paths};
 pub use optim::*;
 pub use schedule::{PolynomialLrScheduler, PolynomialLrSchedulerConfig};
 pub use wrapper::{Lookahead, LookaheadConfig, LookaheadRecord, Scout, ScoutConfig, ScoutRecord};

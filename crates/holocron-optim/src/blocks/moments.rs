@@ -268,6 +268,20 @@ impl<B: Backend, const D: usize> AdamMomentsState<B, D> {
         (time, lanes)
     }
 
+    /// [`Self::into_lanes`] and [`Self::from_lanes`] as the fused step takes them.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn packing(
+        amsgrad: bool,
+    ) -> (
+        impl FnOnce(Option<Self>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
+        impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<Self>,
+    ) {
+        (
+            move |state, like| Self::into_lanes(state, like, amsgrad),
+            move |time, lanes| Some(Self::from_lanes(time, &mut lanes.into_iter(), amsgrad)),
+        )
+    }
+
     /// Back from [`Self::into_lanes`], with the new step count.
     pub(crate) fn from_lanes(
         time: usize,

@@ -18,27 +18,10 @@ pub struct ScaleInvariantProjection {
 const COSINE_NORM_FLOOR: f64 = 1e-8;
 
 impl ScaleInvariantProjection {
-    /// The fused path's form: from the sums `p·p`, `g·g`, `p·g` and `p·u` over a tensor of
-    /// `numel` elements, returns `‖p‖ + eps` and the radial component `n·u` (0 when the
-    /// update is kept), so that the projected update is `u - (p / (‖p‖ + eps)) n·u`.
-    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
-    pub(crate) fn radial_of(&self, numel: usize, pp: f64, gg: f64, pg: f64, pu: f64) -> (f64, f64) {
-        let param_norm = pp.sqrt();
-        let cosine = pg / (param_norm.max(COSINE_NORM_FLOOR) * gg.sqrt().max(COSINE_NORM_FLOOR));
-        let shifted_norm = param_norm + self.epsilon;
-        let project = cosine < self.delta / (numel as f64).sqrt();
-        (shifted_norm, if project { pu / shifted_norm } else { 0.0 })
-    }
-
-    /// The GPU kernel's constants for a tensor of `numel` elements: the cosine's norm
-    /// floor, the threshold `delta / sqrt(numel)` and `eps`.
-    #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
-    pub(crate) fn constants(&self, numel: usize) -> [f64; 3] {
-        [
-            COSINE_NORM_FLOOR,
-            self.delta / (numel as f64).sqrt(),
-            self.epsilon,
-        ]
+    /// The fused paths' constants of the test for a tensor of `numel` elements: the
+    /// cosine's norm floor and the threshold `delta / sqrt(numel)`.
+    pub(crate) fn test(&self, numel: usize) -> [f64; 2] {
+        [COSINE_NORM_FLOOR, self.delta / (numel as f64).sqrt()]
     }
 
     /// Projects `update` as described above; the test is a mask, not a host-side branch.

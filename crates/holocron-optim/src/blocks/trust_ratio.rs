@@ -29,18 +29,6 @@ impl TrustRatio {
         numerator.div(safe_denominator).mask_fill(undefined, 1.0)
     }
 
-    /// [`Self::ratio`] for norms already known on the host (the fused path, whose norms are
-    /// sums over CPU buffers).
-    #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
-    pub(crate) fn ratio_of(&self, param_norm: f64, denominator: f64) -> f64 {
-        let numerator = param_norm.max(self.lo).min(self.hi);
-        if numerator == 0.0 || denominator == 0.0 {
-            1.0
-        } else {
-            numerator / denominator
-        }
-    }
-
     /// LAMB's scaling: `update * ratio(‖param‖, ‖update‖)`.
     pub fn scale<B: Backend, const D: usize>(
         &self,

@@ -4,11 +4,12 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment};
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
-use crate::fused::{self, Kernel, Lanes, Real, Step};
+use crate::fused;
+use crate::rule::{dual, element_rule};
 
 /// Configuration of [`AdaBelief`].
 ///
@@ -47,11 +48,9 @@ pub struct AdaBeliefConfig {
     /// Whether the denominator uses the running maximum of the belief (AMSGrad).
     #[config(default = false)]
     pub amsgrad: bool,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -77,7 +76,7 @@ pub struct AdaBelief {
     moments: AdamMoments,
     epsilon: f64,
     decay: L2Decay,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`AdaBelief`].
@@ -99,7 +98,7 @@ impl AdaBeliefConfig {
 
     fn build_unchecked(&self) -> AdaBelief {
         AdaBelief {
-            fused: self.fused,
+            execution: self.execution,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -128,22 +127,24 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let moments = state.map(|s| s.moments);
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, moments) =
-            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok((tensor, moments)) => {
-                    return (tensor, moments.map(|moments| AdaBeliefState { moments }));
-                }
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            let amsgrad = self.moments.second.amsgrad;
-            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
-            return (tensor, Some(AdaBeliefState { moments }));
-        }
+        let amsgrad = self.moments.second.amsgrad;
+        let (pack, unpack) = AdamMomentsState::packing(amsgrad);
+        let stepped = fused::element_step::<AdaBeliefRule, B, D, _>(
+            self.execution,
+            amsgrad,
+            |time| self.coefficients(lr, time),
+            tensor,
+            grad,
+            state.map(|s| s.moments),
+            pack,
+            unpack,
+        );
+        let (tensor, grad, moments) = match stepped {
+            Ok((tensor, moments)) => {
+                return (tensor, moments.map(|moments| AdaBeliefState { moments }));
+            }
+            Err(declined) => declined,
+        };
         let grad = self.decay.apply(grad, &tensor);
         let moments = self.moments.update_belief(grad, moments, self.epsilon);
         let update = self.moments.direction(&moments, self.epsilon);
@@ -160,38 +161,6 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl AdaBelief {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        moments: Option<AdamMomentsState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
-        let amsgrad = self.moments.second.amsgrad;
-        let coefficients = |time| {
-            let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-            let (correction_1, correction_2) = self.moments.corrections(time);
-            vec![
-                self.decay.weight_decay,
-                beta_1,
-                1.0 - beta_1,
-                beta_2,
-                1.0 - beta_2,
-                self.epsilon,
-                1.0 / correction_2.sqrt(),
-                self.epsilon,
-                1.0 / correction_1,
-                lr,
-            ]
-        };
-        let rule = fused::cube::Rule::AdaBelief { amsgrad };
-        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
-    }
-}
-
 impl<B: Backend> StateLayout<B> for AdaBelief {
     const NAME: &'static str = "AdaBelief";
 
@@ -202,31 +171,56 @@ impl<B: Backend> StateLayout<B> for AdaBelief {
     }
 }
 
-impl Kernel for Step<'_, AdaBelief> {
-    fn amsgrad(&self) -> bool {
-        self.optim.moments.second.amsgrad
+impl AdaBelief {
+    /// The coefficients of step `time` (this step included).
+    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
+        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
+        let (correction_1, correction_2) = self.moments.corrections(time);
+        cpu::Coefficients {
+            weight_decay: self.decay.weight_decay,
+            beta_1,
+            fresh_1: 1.0 - beta_1,
+            beta_2,
+            fresh_2: 1.0 - beta_2,
+            inverse_correction_1: 1.0 / correction_1,
+            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
+            epsilon: self.epsilon,
+            lr,
+        }
     }
+}
 
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, optim.epsilon);
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                for i in 0..n {
-                    let (p, g) = (&mut param[i], grad[i]);
-                    let (m, v) = moments.update_belief(rule, i, decay.apply(g, *p));
-                    *p = *p - rule.direction(m, v) * lr;
-                }
-                []
-            },
-        );
+/// AdaBelief's rule, one pass: the equations of [`AdaBelief`], element by element.
+struct AdaBeliefRule;
+
+element_rule!(AdaBeliefRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    update: update,
+    lanes: 3,
+    optional_lanes: 1,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step.
+    struct Coefficients {
+        weight_decay, beta_1, fresh_1, beta_2, fresh_2, inverse_correction_1,
+        inverse_sqrt_correction_2, epsilon, lr,
+    }
+    /// One element: the parameter, `m`, `s` and (AMSGrad) `s_max`.
+    struct Cells { p, m, s, s_max }
+    ;
+    #[cube]
+    fn update(c: Coefficients<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
+        let g = l2::<F>(g, x.p, c.weight_decay);
+        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
+        let residual = g - m;
+        // The paper's epsilon inside the belief, every step.
+        let s = ema::<F>(x.s, residual * residual, c.beta_2, c.fresh_2) + c.epsilon;
+        let s_max = running_max::<F>(x.s_max, s, amsgrad);
+        let denominator = denominator::<F>(s_max, c.inverse_sqrt_correction_2, c.epsilon);
+        let p = x.p - m * c.inverse_correction_1 / denominator * c.lr;
+        Cells::<F> { p, m, s, s_max }
     }
 }

@@ -4,13 +4,14 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{
     AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection, SecondMoment,
 };
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule, MomentLanes};
-use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
+use crate::fused;
+use crate::rule::{dual, two_pass_rule};
 
 /// Configuration of [`AdamP`].
 ///
@@ -53,11 +54,9 @@ pub struct AdamPConfig {
     /// Cosine threshold of the projection, divided by `sqrt(numel)` (`> 0`).
     #[config(default = 0.1)]
     pub delta: f64,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -84,7 +83,7 @@ pub struct AdamP {
     epsilon: f64,
     decay: L2Decay,
     projection: ScaleInvariantProjection,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`AdamP`].
@@ -107,7 +106,7 @@ impl AdamPConfig {
 
     fn build_unchecked(&self) -> AdamP {
         AdamP {
-            fused: self.fused,
+            execution: self.execution,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -140,22 +139,25 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let moments = state.map(|s| s.moments);
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, moments) =
-            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok((tensor, moments)) => {
-                    return (tensor, moments.map(|moments| AdamPState { moments }));
-                }
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            let amsgrad = self.moments.second.amsgrad;
-            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
-            return (tensor, Some(AdamPState { moments }));
-        }
+        let amsgrad = self.moments.second.amsgrad;
+        let numel = tensor.shape().num_elements();
+        let (pack, unpack) = AdamMomentsState::packing(amsgrad);
+        let stepped = fused::two_pass_step::<AdamPRule, B, D, _>(
+            self.execution,
+            amsgrad,
+            |time| self.coefficients(lr, time, numel),
+            tensor,
+            grad,
+            state.map(|s| s.moments),
+            pack,
+            unpack,
+        );
+        let (tensor, grad, moments) = match stepped {
+            Ok((tensor, moments)) => {
+                return (tensor, moments.map(|moments| AdamPState { moments }));
+            }
+            Err(declined) => declined,
+        };
         let grad = self.decay.apply(grad, &tensor);
         let moments = self.moments.update(grad.clone(), moments);
         let update = self.moments.direction(&moments, self.epsilon);
@@ -173,34 +175,6 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl AdamP {
-    /// The step as CubeCL kernels; the tensors come back when they cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        moments: Option<AdamMomentsState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdamMomentsState<B, D>> {
-        let amsgrad = self.moments.second.amsgrad;
-        let numel = tensor.shape().num_elements();
-        let coefficients = |time| {
-            let mut c = vec![self.decay.weight_decay];
-            c.extend(fused::cube::adam_coefficients(
-                &self.moments,
-                time,
-                self.epsilon,
-            ));
-            c.extend(self.projection.constants(numel));
-            c.push(lr);
-            c
-        };
-        let rule = fused::cube::Rule::AdamP { amsgrad };
-        fused::cube::moments_step(rule, amsgrad, coefficients, tensor, grad, moments)
-    }
-}
-
 impl<B: Backend> StateLayout<B> for AdamP {
     const NAME: &'static str = "AdamP";
 
@@ -209,51 +183,97 @@ impl<B: Backend> StateLayout<B> for AdamP {
     }
 }
 
-/// Two passes: the moments and the sums `p·p`, `g·g`, `p·g`, `p·u` that decide the
-/// projection, then the (projected) update.
-impl Kernel for Step<'_, AdamP> {
-    fn amsgrad(&self) -> bool {
-        self.optim.moments.second.amsgrad
+impl AdamP {
+    /// The coefficients of step `time` (this step included) for a tensor of `numel`
+    /// elements.
+    fn coefficients(&self, lr: LearningRate, time: usize, numel: usize) -> cpu::Coefficients<f64> {
+        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
+        let (correction_1, correction_2) = self.moments.corrections(time);
+        let [norm_floor, threshold] = self.projection.test(numel);
+        cpu::Coefficients {
+            weight_decay: self.decay.weight_decay,
+            beta_1,
+            fresh_1: 1.0 - beta_1,
+            beta_2,
+            fresh_2: 1.0 - beta_2,
+            inverse_correction_1: 1.0 / correction_1,
+            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
+            epsilon: self.epsilon,
+            norm_floor,
+            threshold,
+            lr,
+        }
+    }
+}
+
+/// AdamP's rule: the decayed gradient into the moments and the sums `p·p`, `g·g`, `p·g`,
+/// `p·u` that decide the projection, then the (projected) update.
+struct AdamPRule;
+
+two_pass_rule!(AdamPRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    terms: Dots,
+    scalars: Projection,
+    advance: advance,
+    terms_of: dots,
+    scalars_of: projection,
+    update: update,
+    lanes: 3,
+    optional_lanes: 1,
+    update_stores: 1,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step; `threshold` is `delta / sqrt(numel)`, `norm_floor` the
+    /// smallest norm the cosine divides by.
+    struct Coefficients {
+        weight_decay, beta_1, fresh_1, beta_2, fresh_2, inverse_correction_1,
+        inverse_sqrt_correction_2, epsilon, norm_floor, threshold, lr,
+    }
+    /// One element: the parameter, `m`, `v` and (AMSGrad) `v_max`.
+    struct Cells { p, m, v, v_max }
+    /// The sums `p·p`, `g·g`, `p·g` and `p·u`.
+    struct Dots { pp, gg, pg, pu }
+    /// `n·u / (‖p‖ + eps)`: the radial component to take off, 0 when the update is kept.
+    struct Projection { radial }
+    ;
+    #[cube]
+    fn advance(c: Coefficients<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
+        let g = l2::<F>(g, x.p, c.weight_decay);
+        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
+        let v = ema::<F>(x.v, g * g, c.beta_2, c.fresh_2);
+        Cells::<F> { p: x.p, m, v, v_max: running_max::<F>(x.v_max, v, amsgrad) }
     }
 
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let [pp, gg, pg, pu] = lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let mut moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                sum_each(n, |i| {
-                    let (p, g) = (param[i], grad[i]);
-                    let g = decay.apply(g, p);
-                    let (m, v) = moments.update(rule, i, g);
-                    let update = rule.direction(m, v);
-                    [p * p, g * g, p * g, p * update]
-                })
-            },
-        );
-        let (norm, radial) = optim.projection.radial_of(lanes.len(), pp, gg, pg, pu);
-        // `(p / norm) radial` as one product: a division per element costs more than the
-        // memory traffic here.
-        let radial = E::of(radial / norm);
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param, mut state, ..
-             }| {
-                let moments = MomentLanes::<E, AMSGRAD>::new(&mut state, param.len());
-                for (i, p) in param.iter_mut().enumerate() {
-                    let (m, v) = moments.get(i);
-                    let update = rule.direction(m, v) - *p * radial;
-                    *p = *p - update * lr;
-                }
-                []
-            },
-        );
+    #[cube]
+    /// Adam's direction `m_hat / (sqrt(v_hat) + eps)`.
+    fn direction(c: Coefficients<F>, x: Cells<F>) flags(amsgrad) -> F {
+        let second = running_max::<F>(x.v_max, x.v, amsgrad);
+        let denominator = denominator::<F>(second, c.inverse_sqrt_correction_2, c.epsilon);
+        x.m * c.inverse_correction_1 / denominator
+    }
+
+    #[cube]
+    fn dots(c: Coefficients<F>, g: F, x: Cells<F>) flags(amsgrad) -> Dots<F> {
+        let g = l2::<F>(g, x.p, c.weight_decay);
+        let u = direction::<F>(c, x, amsgrad);
+        Dots::<F> { pp: x.p * x.p, gg: g * g, pg: x.p * g, pu: x.p * u }
+    }
+
+    #[cube]
+    fn projection(c: Coefficients<F>, t: Dots<F>, _carried: F) -> Projection<F> {
+        let param_norm = F::sqrt(t.pp);
+        let cosine = t.pg / (max(param_norm, c.norm_floor) * max(F::sqrt(t.gg), c.norm_floor));
+        let shifted_norm = param_norm + c.epsilon;
+        let radial = select(cosine < c.threshold, t.pu / shifted_norm, F::new(0.0));
+        Projection::<F> { radial: radial / shifted_norm }
+    }
+
+    #[cube]
+    fn update(c: Coefficients<F>, s: Projection<F>, _g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
+        let u = direction::<F>(c, x, amsgrad) - x.p * s.radial;
+        Cells::<F> { p: x.p - u * c.lr, m: x.m, v: x.v, v_max: x.v_max }
     }
 }

@@ -4,11 +4,12 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{Denominator, Ema, ProximalRule, SecondLanes, SecondMomentRule};
-use crate::fused::{self, Kernel, Lanes, Real, Step};
+use crate::fused;
+use crate::rule::{dual, element_rule};
 
 /// Configuration of [`Adan`].
 ///
@@ -50,11 +51,9 @@ pub struct AdanConfig {
     /// Whether the denominator uses the running maximum of `n` (AMSGrad).
     #[config(default = false)]
     pub amsgrad: bool,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -86,7 +85,7 @@ pub struct Adan {
     second: SecondMoment,
     epsilon: f64,
     decay: ProximalDecay,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`Adan`].
@@ -117,7 +116,7 @@ impl AdanConfig {
 
     fn build_unchecked(&self) -> Adan {
         Adan {
-            fused: self.fused,
+            execution: self.execution,
             beta_1: self.beta_1,
             beta_2: self.beta_2,
             second: SecondMoment {
@@ -144,17 +143,20 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) =
-            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok(stepped) => return stepped,
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
-        }
+        let stepped = fused::element_step::<AdanRule, B, D, _>(
+            self.execution,
+            self.second.amsgrad,
+            |time| self.coefficients(lr, time),
+            tensor,
+            grad,
+            state,
+            |state, grad| self.lanes(state, grad),
+            |time, lanes| Some(self.state(time, lanes)),
+        );
+        let (tensor, grad, state) = match stepped {
+            Ok(stepped) => return stepped,
+            Err(declined) => declined,
+        };
         let (time, moment_1, moment_diff, moment_2, diff) = match state {
             Some(s) => (
                 s.time,
@@ -205,42 +207,6 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl Adan {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<AdanState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdanState<B, D>> {
-        let amsgrad = self.second.amsgrad;
-        let (time, lanes) = self.lanes(state, &grad);
-        let next = time + 1;
-        let c = [
-            if next == 1 { 0.0 } else { 1.0 },
-            self.beta_1,
-            1.0 - self.beta_1,
-            self.beta_2,
-            1.0 - self.beta_2,
-            self.beta_2,
-            self.second.beta,
-            1.0 - self.second.beta,
-            1.0 / bias_correction(self.beta_1, next),
-            self.beta_2 / bias_correction(self.beta_2, next),
-            1.0 / bias_correction(self.second.beta, next).sqrt(),
-            self.epsilon,
-            lr,
-            1.0 + lr * self.decay.weight_decay,
-        ];
-        let rule = fused::cube::Rule::Adan { amsgrad };
-        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
-            self.state(time, lanes)
-        })
-    }
-}
-
 impl<B: Backend> StateLayout<B> for Adan {
     const NAME: &'static str = "Adan";
 
@@ -258,17 +224,25 @@ impl<B: Backend> StateLayout<B> for Adan {
 }
 
 impl Adan {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<AdanState<B, D>>,
-    ) -> (Tensor<B, D>, Option<AdanState<B, D>>) {
-        let (time, lanes) = self.lanes(state, &grad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
-        (tensor, Some(self.state(time, lanes)))
+    /// The coefficients of step `time` (this step included).
+    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
+        let beta_3 = self.second.beta;
+        cpu::Coefficients {
+            // The first difference is zero: the (zero) previous gradient counts with weight 0.
+            difference: if time == 1 { 0.0 } else { 1.0 },
+            beta_1: self.beta_1,
+            fresh_1: 1.0 - self.beta_1,
+            beta_2: self.beta_2,
+            fresh_2: 1.0 - self.beta_2,
+            beta_3,
+            fresh_3: 1.0 - beta_3,
+            inverse_correction_1: 1.0 / bias_correction(self.beta_1, time),
+            scale_2: self.beta_2 / bias_correction(self.beta_2, time),
+            inverse_sqrt_correction_3: 1.0 / bias_correction(beta_3, time).sqrt(),
+            epsilon: self.epsilon,
+            lr,
+            proximal: 1.0 + lr * self.decay.weight_decay,
+        }
     }
 
     /// The fused lanes `[m, v, g_prev, n]` (and `n_max` with AMSGrad) and the step count;
@@ -318,53 +292,39 @@ impl Adan {
     }
 }
 
-/// Lanes: `[m, v, g_prev, n]`, and `n_max` with AMSGrad.
-impl Kernel for Step<'_, Adan> {
-    fn amsgrad(&self) -> bool {
-        self.optim.second.amsgrad
-    }
+/// Adan's rule, one pass: the equations of [`Adan`], element by element.
+struct AdanRule;
 
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let (first, diff_average) = (Ema::<E>::new(optim.beta_1), Ema::<E>::new(optim.beta_2));
-        let second = SecondMomentRule::<E>::new(&optim.second, 0.0);
-        let beta_2 = E::of(optim.beta_2);
-        let scale_1 = E::of(1.0 / bias_correction(optim.beta_1, self.time));
-        let scale_2 = E::of(optim.beta_2 / bias_correction(optim.beta_2, self.time));
-        let denominator =
-            Denominator::<E>::new(bias_correction(optim.second.beta, self.time), optim.epsilon);
-        let decay = ProximalRule::<E>::new(&optim.decay, self.lr);
-        let lr = E::of(self.lr);
-        // The first difference is zero: the (zero) previous gradient counts with weight 0.
-        let difference = E::of(if self.time == 1 { 0.0 } else { 1.0 });
-        lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let n = param.len();
-                let [m_lane, v_lane, prev_lane, n_lanes @ ..] = &mut state[..] else {
-                    unreachable!("Adan takes four or five lanes")
-                };
-                let (grad, m_lane, v_lane) = (&grad[..n], &mut m_lane[..n], &mut v_lane[..n]);
-                let prev_lane = &mut prev_lane[..n];
-                let mut n_lanes = SecondLanes::<E, AMSGRAD>::new(n_lanes, n);
-                for i in 0..n {
-                    let (p, g) = (&mut param[i], grad[i]);
-                    let diff = (g - prev_lane[i]) * difference;
-                    prev_lane[i] = g;
-                    let m = first.apply(m_lane[i], g);
-                    m_lane[i] = m;
-                    let v = diff_average.apply(v_lane[i], diff);
-                    v_lane[i] = v;
-                    let nesterov = g + diff * beta_2;
-                    let n = n_lanes.update(second, i, nesterov * nesterov);
-                    let numerator = m * scale_1 + v * scale_2;
-                    *p = decay.apply(*p - numerator / denominator.apply(n) * lr);
-                }
-                []
-            },
-        );
+element_rule!(AdanRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    update: update,
+    lanes: 5,
+    optional_lanes: 1,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step.
+    struct Coefficients {
+        difference, beta_1, fresh_1, beta_2, fresh_2, beta_3, fresh_3, inverse_correction_1,
+        scale_2, inverse_sqrt_correction_3, epsilon, lr, proximal,
+    }
+    /// One element: the parameter, `m`, `v`, the previous gradient, `n` and (AMSGrad)
+    /// `n_max`.
+    struct Cells { p, m, v, previous, n, n_max }
+    ;
+    #[cube]
+    fn update(c: Coefficients<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
+        let diff = (g - x.previous) * c.difference;
+        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
+        let v = ema::<F>(x.v, diff, c.beta_2, c.fresh_2);
+        let nesterov = g + diff * c.beta_2;
+        let n = ema::<F>(x.n, nesterov * nesterov, c.beta_3, c.fresh_3);
+        let n_max = running_max::<F>(x.n_max, n, amsgrad);
+        let numerator = m * c.inverse_correction_1 + v * c.scale_2;
+        let denominator = denominator::<F>(n_max, c.inverse_sqrt_correction_3, c.epsilon);
+        let p = (x.p - numerator / denominator * c.lr) / c.proximal;
+        Cells::<F> { p, m, v, previous: g, n, n_max }
     }
 }

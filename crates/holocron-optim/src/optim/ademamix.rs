@@ -4,11 +4,12 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, ema};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, Ema, L2Rule, MomentLanes};
-use crate::fused::{self, Kernel, Lanes, Real, Step};
+use crate::fused;
+use crate::rule::{dual, element_rule};
 
 /// Configuration of [`AdEMAMix`].
 ///
@@ -50,11 +51,9 @@ pub struct AdEMAMixConfig {
     /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
     #[config(default = 0.0)]
     pub weight_decay: f64,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -80,7 +79,7 @@ pub struct AdEMAMix {
     alpha: f64,
     epsilon: f64,
     decay: L2Decay,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`AdEMAMix`].
@@ -106,7 +105,7 @@ impl AdEMAMixConfig {
 
     fn build_unchecked(&self) -> AdEMAMix {
         AdEMAMix {
-            fused: self.fused,
+            execution: self.execution,
             moments: AdamMoments {
                 beta_1: self.beta_1,
                 second: SecondMoment {
@@ -137,17 +136,20 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) =
-            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok(stepped) => return stepped,
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
-        }
+        let stepped = fused::element_step::<AdEMAMixRule, B, D, _>(
+            self.execution,
+            false,
+            |time| self.coefficients(lr, time),
+            tensor,
+            grad,
+            state,
+            Self::lanes,
+            |time, lanes| Some(Self::state(time, lanes)),
+        );
+        let (tensor, grad, state) = match stepped {
+            Ok(stepped) => return stepped,
+            Err(declined) => declined,
+        };
         let grad = self.decay.apply(grad, &tensor);
         let (moments, slow_moment) = match state {
             Some(s) => (Some(s.moments), Some(s.slow_moment)),
@@ -175,39 +177,6 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl AdEMAMix {
-    /// The step as one CubeCL kernel; the tensors come back when it cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<AdEMAMixState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, AdEMAMixState<B, D>> {
-        use crate::blocks::bias_correction;
-        let (time, lanes) = Self::lanes(state, &grad);
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let next = time + 1;
-        let c = [
-            self.decay.weight_decay,
-            self.beta_3,
-            1.0 - self.beta_3,
-            beta_1,
-            1.0 - beta_1,
-            beta_2,
-            1.0 - beta_2,
-            1.0 / bias_correction(beta_1, next),
-            self.alpha,
-            1.0 / bias_correction(beta_2, next).sqrt(),
-            self.epsilon,
-            lr,
-        ];
-        let rule = fused::cube::Rule::AdEMAMix;
-        fused::cube::step(rule, &c, tensor, grad, time, lanes, Self::state)
-    }
-}
-
 impl<B: Backend> StateLayout<B> for AdEMAMix {
     const NAME: &'static str = "AdEMAMix";
 
@@ -223,17 +192,24 @@ impl<B: Backend> StateLayout<B> for AdEMAMix {
 }
 
 impl AdEMAMix {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<AdEMAMixState<B, D>>,
-    ) -> (Tensor<B, D>, Option<AdEMAMixState<B, D>>) {
-        let (time, lanes) = Self::lanes(state, &grad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
-        (tensor, Some(Self::state(time, lanes)))
+    /// The coefficients of step `time` (this step included).
+    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
+        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
+        let (correction_1, correction_2) = self.moments.corrections(time);
+        cpu::Coefficients {
+            weight_decay: self.decay.weight_decay,
+            beta_1,
+            fresh_1: 1.0 - beta_1,
+            beta_2,
+            fresh_2: 1.0 - beta_2,
+            beta_3: self.beta_3,
+            fresh_3: 1.0 - self.beta_3,
+            inverse_correction_1: 1.0 / correction_1,
+            alpha: self.alpha,
+            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
+            epsilon: self.epsilon,
+            lr,
+        }
     }
 
     /// The fused lanes `[m2, m1, nu]` and the step count; zeros and 0 before the first step.
@@ -265,36 +241,36 @@ impl AdEMAMix {
     }
 }
 
-/// Lanes: `[m2, m1, nu]`.
-impl Kernel for Step<'_, AdEMAMix> {
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
-        let slow = Ema::<E>::new(optim.beta_3);
-        let alpha = E::of(optim.alpha);
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let (slow_lane, moment_lanes) = state.split_at_mut(1);
-                let slow_lane = &mut slow_lane[0][..param.len()];
-                let mut moments = MomentLanes::<E, AMSGRAD>::new(moment_lanes, param.len());
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                for i in 0..n {
-                    let (p, g) = (&mut param[i], grad[i]);
-                    let g = decay.apply(g, *p);
-                    let m2 = slow.apply(slow_lane[i], g);
-                    slow_lane[i] = m2;
-                    let (m, v) = moments.update(rule, i, g);
-                    let numerator = rule.first(m) + m2 * alpha;
-                    *p = *p - numerator / rule.denominator(v) * lr;
-                }
-                []
-            },
-        );
+/// AdEMAMix's rule, one pass: the equations of [`AdEMAMix`], element by element.
+struct AdEMAMixRule;
+
+element_rule!(AdEMAMixRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    update: update,
+    lanes: 4,
+    optional_lanes: 0,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step.
+    struct Coefficients {
+        weight_decay, beta_1, fresh_1, beta_2, fresh_2, beta_3, fresh_3, inverse_correction_1,
+        alpha, inverse_sqrt_correction_2, epsilon, lr,
+    }
+    /// One element: the parameter, the slow average `m2`, `m1` and `nu`.
+    struct Cells { p, slow, m, v }
+    ;
+    #[cube]
+    fn update(c: Coefficients<F>, g: F, x: Cells<F>) flags(_no_flag) -> Cells<F> {
+        let g = l2::<F>(g, x.p, c.weight_decay);
+        let slow = ema::<F>(x.slow, g, c.beta_3, c.fresh_3);
+        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
+        let v = ema::<F>(x.v, g * g, c.beta_2, c.fresh_2);
+        let numerator = m * c.inverse_correction_1 + slow * c.alpha;
+        let denominator = denominator::<F>(v, c.inverse_sqrt_correction_2, c.epsilon);
+        let p = x.p - numerator / denominator * c.lr;
+        Cells::<F> { p, slow, m, v }
     }
 }

@@ -4,14 +4,11 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustRatio};
+use super::trust::{Direction, TrustHyperparameters, TrustStep};
+use crate::Execution;
+use crate::blocks::AdamMomentsState;
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule};
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-use crate::fused::trust::CubeTrustStep;
-use crate::fused::trust::{AdamDirection, trust_scaled_step};
-use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`Lamb`].
 ///
@@ -56,11 +53,9 @@ pub struct LambConfig {
     /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
     #[config(default = true)]
     pub bias_correction: bool,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -85,11 +80,7 @@ pub struct LambConfig {
 /// it exactly. Its documentation's `‖r_t + θ_t‖` is read as `‖r_t + λθ_t‖`, as its code does.
 #[derive(Clone, Debug)]
 pub struct Lamb {
-    moments: AdamMoments,
-    epsilon: f64,
-    decay: L2Decay,
-    trust: TrustRatio,
-    fused: bool,
+    step: TrustStep,
 }
 
 /// State of [`Lamb`].
@@ -112,23 +103,15 @@ impl LambConfig {
 
     fn build_unchecked(&self) -> Lamb {
         Lamb {
-            fused: self.fused,
-            moments: AdamMoments {
+            step: TrustStep::new(TrustHyperparameters {
                 beta_1: self.beta_1,
-                second: SecondMoment {
-                    beta: self.beta_2,
-                    amsgrad: false,
-                },
-                bias_correction: self.bias_correction,
-            },
-            epsilon: self.epsilon,
-            decay: L2Decay {
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
                 weight_decay: self.weight_decay,
-            },
-            trust: TrustRatio {
-                lo: self.scale_clip.0,
-                hi: self.scale_clip.1,
-            },
+                scale_clip: self.scale_clip,
+                bias_correction: self.bias_correction,
+                execution: self.execution,
+            }),
         }
     }
 }
@@ -146,36 +129,10 @@ impl<B: Backend> SimpleOptimizer<B> for Lamb {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let moments = state.map(|s| s.moments);
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, moments) =
-            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
-                let step = CubeTrustStep {
-                    moments: &self.moments,
-                    epsilon: self.epsilon,
-                    decay: &self.decay,
-                    trust: &self.trust,
-                };
-                step.run(|_| (true, 1.0), lr, t, g, s)
-            }) {
-                Ok((tensor, moments)) => {
-                    return (tensor, moments.map(|moments| LambState { moments }));
-                }
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            let amsgrad = self.moments.second.amsgrad;
-            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
-            return (tensor, Some(LambState { moments }));
-        }
-        let moments = self.moments.update(grad, moments);
-        let update = self
-            .decay
-            .apply(self.moments.direction(&moments, self.epsilon), &tensor);
-        let update = self.trust.scale(&tensor, update);
-        (
-            tensor.sub(update.mul_scalar(lr)),
-            Some(LambState { moments }),
-        )
+        let (tensor, moments) = self
+            .step
+            .step(lr, tensor, grad, moments, |_| Direction::ADAM);
+        (tensor, Some(LambState { moments }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -190,20 +147,5 @@ impl<B: Backend> StateLayout<B> for Lamb {
 
     fn state_shapes<const D: usize>(state: &LambState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
-    }
-}
-
-/// Two passes: the moments and the norms `‖p‖`, `‖u‖`, then the scaled update.
-impl Kernel for Step<'_, Lamb> {
-    fn amsgrad(&self) -> bool {
-        self.optim.moments.second.amsgrad
-    }
-
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let direction = AdamDirection::adam(rule);
-        trust_scaled_step::<E, AMSGRAD>(&mut lanes, rule, direction, decay, &optim.trust, self.lr);
     }
 }

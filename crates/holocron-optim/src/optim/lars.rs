@@ -4,11 +4,12 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{HeavyBallRule, L2Rule};
-use crate::fused::{self, Kernel, Lanes, Real, sum_each};
+use crate::fused;
+use crate::rule::{dual, two_pass_rule};
 
 /// Configuration of [`Lars`].
 ///
@@ -53,11 +54,9 @@ pub struct LarsConfig {
     /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
     #[config(default = "(0.0, 10.0)")]
     pub scale_clip: (f64, f64),
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -90,7 +89,7 @@ pub struct Lars {
     decay: L2Decay,
     trust: TrustRatio,
     momentum: HeavyBall,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`Lars`]: the momentum buffer (no state at all without momentum).
@@ -120,7 +119,7 @@ impl LarsConfig {
 
     fn build_unchecked(&self) -> Lars {
         Lars {
-            fused: self.fused,
+            execution: self.execution,
             decay: L2Decay {
                 weight_decay: self.weight_decay,
             },
@@ -149,17 +148,21 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) =
-            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok(stepped) => return stepped,
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
-        }
+        let stepped = fused::two_pass_step::<LarsRule, B, D, _>(
+            self.execution,
+            self.momentum.momentum != 0.0,
+            |time| self.coefficients(lr, time),
+            tensor,
+            grad,
+            state,
+            // LARS keeps no step count: 1 once the momentum buffer exists, else 0.
+            |state, grad| (usize::from(state.is_some()), self.lanes(state, grad)),
+            |_, lanes| Self::state(lanes),
+        );
+        let (tensor, grad, state) = match stepped {
+            Ok(stepped) => return stepped,
+            Err(declined) => declined,
+        };
         let param_norm = l2_norm(&tensor);
         let denominator =
             l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
@@ -186,26 +189,19 @@ impl<B: Backend> StateLayout<B> for Lars {
 }
 
 impl Lars {
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<LarsState<B, D>>,
-    ) -> (Tensor<B, D>, Option<LarsState<B, D>>) {
-        let first = state.is_none();
-        let lanes = self.lanes(state, &grad);
-        let (tensor, lanes) = fused::run(
-            &LarsStep {
-                optim: self,
-                lr,
-                first,
-            },
-            tensor,
-            Some(grad),
-            lanes,
-        );
-        (tensor, Self::state(lanes))
+    /// The coefficients of a step, `time` 1 for the first.
+    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
+        let [keep, fresh, step_direction, step_buffer] = self.momentum.weights(time == 1);
+        cpu::Coefficients {
+            weight_decay: self.decay.weight_decay,
+            lo: self.trust.lo,
+            hi: self.trust.hi,
+            keep,
+            fresh,
+            step_direction,
+            step_buffer,
+            lr,
+        }
     }
 
     /// The fused paths' lanes: `[]` without momentum, else `[buffer]` (zero before the
@@ -230,89 +226,54 @@ impl Lars {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl Lars {
-    /// The step as CubeCL kernels; the tensors come back when they cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<LarsState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, LarsState<B, D>> {
-        // Without momentum there is no state at all, hence an optional state inside.
-        let time = usize::from(state.is_some());
-        let lanes = self.lanes(state, &grad);
-        let [keep, fresh, step_direction, step_buffer] =
-            HeavyBallRule::<f64>::weights(&self.momentum, time == 0);
-        let c = [
-            self.decay.weight_decay,
-            self.trust.lo,
-            self.trust.hi,
-            keep,
-            fresh,
-            step_direction,
-            step_buffer,
-            lr,
-        ];
-        let unpack = |_, lanes: Vec<Tensor<B, D>>| Self::state(lanes);
-        match fused::cube::step(
-            fused::cube::Rule::Lars,
-            &c,
-            tensor,
-            grad,
-            time,
-            lanes,
-            unpack,
-        ) {
-            Ok((tensor, state)) => Ok((tensor, state.flatten())),
-            Err((tensor, grad, state)) => Err((tensor, grad, state.flatten())),
-        }
+/// LARS's rule: the norms `‖p‖` and `‖g‖`, the trust ratio, then the update with the
+/// momentum buffer (the lane exists only with momentum).
+struct LarsRule;
+
+two_pass_rule!(LarsRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    terms: Norms,
+    scalars: Scalars,
+    terms_of: norms,
+    scalars_of: scalars,
+    update: update,
+    lanes: 1,
+    optional_lanes: 1,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step: the heavy-ball weights are those of `HeavyBall::weights`.
+    struct Coefficients { weight_decay, lo, hi, keep, fresh, step_direction, step_buffer, lr }
+    /// One element: the parameter and (with momentum) its buffer.
+    struct Cells { p, buffer }
+    /// The summed squares of the parameter and the gradient.
+    struct Norms { pp, gg }
+    /// The trust ratio.
+    struct Scalars { ratio }
+    ;
+    #[cube]
+    fn norms(_c: Coefficients<F>, g: F, x: Cells<F>) flags(_momentum) -> Norms<F> {
+        Norms::<F> { pp: x.p * x.p, gg: g * g }
     }
-}
 
-/// A LARS step: it keeps no step count, only whether this is the first step.
-struct LarsStep<'a> {
-    optim: &'a Lars,
-    lr: f64,
-    first: bool,
-}
+    #[cube]
+    fn scalars(c: Coefficients<F>, t: Norms<F>, _carried: F) -> Scalars<F> {
+        let param_norm = F::sqrt(t.pp);
+        let denominator = F::sqrt(t.gg) + param_norm * c.weight_decay;
+        Scalars::<F> { ratio: trust_ratio::<F>(param_norm, denominator, c.lo, c.hi) }
+    }
 
-/// Two passes: the norms `‖p‖`, `‖g‖`, then the update. Lanes: `[]`, or `[buffer]` with
-/// momentum.
-impl Kernel for LarsStep<'_> {
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let [pp, gg] = lanes.pass(|Lanes { param, grad, .. }| {
-            let (n, grad) = (param.len(), &grad[..param.len()]);
-            sum_each(n, |i| [param[i] * param[i], grad[i] * grad[i]])
-        });
-        let param_norm = pp.sqrt();
-        let denominator = gg.sqrt() + param_norm * optim.decay.weight_decay;
-        let ratio = E::of(optim.trust.ratio_of(param_norm, denominator));
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let momentum = HeavyBallRule::<E>::new(&optim.momentum, self.first);
-        let lr = E::of(self.lr);
-        lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| match state.first_mut() {
-                Some(buffer) => {
-                    for ((p, &g), b) in param.iter_mut().zip(grad).zip(buffer.iter_mut()) {
-                        let direction = decay.apply(g, *p) * ratio;
-                        *p = *p - momentum.apply(b, direction) * lr;
-                    }
-                    []
-                }
-                None => {
-                    for (p, &g) in param.iter_mut().zip(grad) {
-                        *p = *p - decay.apply(g, *p) * ratio * lr;
-                    }
-                    []
-                }
-            },
-        );
+    #[cube]
+    fn update(c: Coefficients<F>, s: Scalars<F>, g: F, x: Cells<F>) flags(momentum) -> Cells<F> {
+        let direction = l2::<F>(g, x.p, c.weight_decay) * s.ratio;
+        let mut step = direction;
+        let mut buffer = x.buffer;
+        if momentum {
+            buffer = x.buffer * c.keep + direction * c.fresh;
+            step = direction * c.step_direction + buffer * c.step_buffer;
+        }
+        Cells::<F> { p: x.p - step * c.lr, buffer }
     }
 }

@@ -9,6 +9,7 @@ mod lamb;
 mod lars;
 mod ralars;
 mod tadam;
+mod trust;
 
 pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefState};
 pub use adamp::{AdamP, AdamPConfig, AdamPState};

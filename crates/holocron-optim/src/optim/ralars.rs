@@ -4,16 +4,11 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
-use crate::blocks::{
-    AdamMoments, AdamMomentsState, L2Decay, Rectification, SecondMoment, TrustRatio,
-};
+use super::trust::{Direction, TrustHyperparameters, TrustStep};
+use crate::Execution;
+use crate::blocks::{AdamMomentsState, Rectification};
 use crate::checkpoint::StateLayout;
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{AdamRule, L2Rule};
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-use crate::fused::trust::CubeTrustStep;
-use crate::fused::trust::{AdamDirection, trust_scaled_step};
-use crate::fused::{self, Kernel, Lanes, Real, Step};
 
 /// Configuration of [`RaLars`].
 ///
@@ -59,11 +54,9 @@ pub struct RaLarsConfig {
     /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
     #[config(default = "(0.0, 10.0)")]
     pub scale_clip: (f64, f64),
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -87,13 +80,9 @@ pub struct RaLarsConfig {
 /// code uses `rho_t >= 5`, PyTorch's `RAdam` `rho_t > 5`).
 #[derive(Clone, Debug)]
 pub struct RaLars {
-    moments: AdamMoments,
+    step: TrustStep,
     rectification: Rectification,
-    epsilon: f64,
     force_adaptive_momentum: bool,
-    decay: L2Decay,
-    trust: TrustRatio,
-    fused: bool,
 }
 
 /// State of [`RaLars`].
@@ -116,27 +105,19 @@ impl RaLarsConfig {
 
     fn build_unchecked(&self) -> RaLars {
         RaLars {
-            fused: self.fused,
-            moments: AdamMoments {
+            step: TrustStep::new(TrustHyperparameters {
                 beta_1: self.beta_1,
-                second: SecondMoment {
-                    beta: self.beta_2,
-                    amsgrad: false,
-                },
+                beta_2: self.beta_2,
+                epsilon: self.epsilon,
+                weight_decay: self.weight_decay,
+                scale_clip: self.scale_clip,
                 bias_correction: true,
-            },
+                execution: self.execution,
+            }),
             rectification: Rectification {
                 beta_2: self.beta_2,
             },
-            epsilon: self.epsilon,
             force_adaptive_momentum: self.force_adaptive_momentum,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
-            trust: TrustRatio {
-                lo: self.scale_clip.0,
-                hi: self.scale_clip.1,
-            },
         }
     }
 }
@@ -154,41 +135,9 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
         let moments = state.map(|s| s.moments);
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, moments) =
-            match fused::cube::attempt(self.fused, tensor, grad, moments, |t, g, s| {
-                let step = CubeTrustStep {
-                    moments: &self.moments,
-                    epsilon: self.epsilon,
-                    decay: &self.decay,
-                    trust: &self.trust,
-                };
-                step.run(|time| self.direction_at(time), lr, t, g, s)
-            }) {
-                Ok((tensor, moments)) => {
-                    return (tensor, moments.map(|moments| RaLarsState { moments }));
-                }
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            let amsgrad = self.moments.second.amsgrad;
-            let (tensor, moments) = fused::moments_step(self, lr, amsgrad, tensor, grad, moments);
-            return (tensor, Some(RaLarsState { moments }));
-        }
-        let moments = self.moments.update(grad, moments);
-        let update = match self.rectification.factor(moments.time) {
-            Some(r_t) => self
-                .moments
-                .direction(&moments, self.epsilon)
-                .mul_scalar(r_t),
-            None if self.force_adaptive_momentum => self.moments.direction(&moments, self.epsilon),
-            None => self.moments.first(&moments),
-        };
-        let update = self.trust.scale(&tensor, self.decay.apply(update, &tensor));
-        (
-            tensor.sub(update.mul_scalar(lr)),
-            Some(RaLarsState { moments }),
-        )
+        let direction = |time| self.direction_at(time);
+        let (tensor, moments) = self.step.step(lr, tensor, grad, moments, direction);
+        (tensor, Some(RaLarsState { moments }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
@@ -199,13 +148,18 @@ impl<B: Backend> SimpleOptimizer<B> for RaLars {
 }
 
 impl RaLars {
-    /// The direction at step `time` for the fused paths, as `(adaptive, factor)` of
-    /// `AdamDirection::new`: the rectified Adam direction, the plain one when forced, else
-    /// the momentum alone.
-    fn direction_at(&self, time: usize) -> (bool, f64) {
+    /// The direction at step `time`: the rectified Adam direction, the plain one when
+    /// forced, else the momentum alone.
+    fn direction_at(&self, time: usize) -> Direction {
         match self.rectification.factor(time) {
-            Some(r) => (true, r),
-            None => (self.force_adaptive_momentum, 1.0),
+            Some(factor) => Direction {
+                adaptive: true,
+                factor,
+            },
+            None => Direction {
+                adaptive: self.force_adaptive_momentum,
+                factor: 1.0,
+            },
         }
     }
 }
@@ -215,21 +169,5 @@ impl<B: Backend> StateLayout<B> for RaLars {
 
     fn state_shapes<const D: usize>(state: &RaLarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
         state.moments.shapes()
-    }
-}
-
-/// Two passes: the moments and the norms `‖p‖`, `‖u‖`, then the scaled update.
-impl Kernel for Step<'_, RaLars> {
-    fn amsgrad(&self) -> bool {
-        self.optim.moments.second.amsgrad
-    }
-
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let rule = AdamRule::<E>::new(&optim.moments, self.time, optim.epsilon, 0.0);
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let (adaptive, factor) = optim.direction_at(self.time);
-        let direction = AdamDirection::new(rule, adaptive, factor);
-        trust_scaled_step::<E, AMSGRAD>(&mut lanes, rule, direction, decay, &optim.trust, self.lr);
     }
 }

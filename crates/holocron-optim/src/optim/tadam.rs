@@ -4,11 +4,12 @@ use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::config_entry_points;
+use crate::Execution;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
 use crate::checkpoint::{StateLayout, tensor_shape};
 use crate::error::{Checker, ConfigError};
-use crate::fused::rules::{Denominator, L2Rule, SecondLanes, SecondMomentRule};
-use crate::fused::{self, Kernel, Lanes, Real, Step, sum_each};
+use crate::fused;
+use crate::rule::{dual, two_pass_rule};
 
 /// Configuration of [`TAdam`].
 ///
@@ -51,11 +52,9 @@ pub struct TAdamConfig {
     /// Degrees of freedom `nu` of the Student-t (`> 0`); `None` uses each tensor's number of
     /// elements.
     pub dof: Option<f64>,
-    /// Whether to run the fused in-place step where the backend has one (ndarray in `f32`
-    /// and `f64`; CubeCL kernels on WGPU and CUDA in `f32`); `false` always runs Burn's
-    /// composed tensor operations. Both compute the same update.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
     /// Gradient clipping applied by the adaptor before the step.
     pub grad_clipping: Option<GradientClippingConfig>,
 }
@@ -83,7 +82,7 @@ pub struct TAdam {
     epsilon: f64,
     decay: L2Decay,
     dof: Option<f64>,
-    fused: bool,
+    execution: Execution,
 }
 
 /// State of [`TAdam`].
@@ -118,7 +117,7 @@ impl TAdamConfig {
 
     fn build_unchecked(&self) -> TAdam {
         TAdam {
-            fused: self.fused,
+            execution: self.execution,
             beta_1: self.beta_1,
             second: SecondMoment {
                 beta: self.beta_2,
@@ -145,17 +144,21 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
         grad: Tensor<B, D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        #[cfg(any(feature = "wgpu", feature = "cuda"))]
-        let (tensor, grad, state) =
-            match fused::cube::attempt(self.fused, tensor, grad, state, |t, g, s| {
-                self.cube_step(lr, t, g, s)
-            }) {
-                Ok(stepped) => return stepped,
-                Err(refused) => refused,
-            };
-        if self.fused && fused::supported(&tensor, &grad) {
-            return self.fused_step(lr, tensor, grad, state);
-        }
+        let numel = tensor.shape().num_elements() as f64;
+        let stepped = fused::two_pass_step::<TAdamRule, B, D, _>(
+            self.execution,
+            self.second.amsgrad,
+            |time| self.coefficients(lr, time, numel),
+            tensor,
+            grad,
+            state,
+            |state, grad| self.lanes(state, grad),
+            |time, lanes| Some(self.state(time, lanes)),
+        );
+        let (tensor, grad, state) = match stepped {
+            Ok(stepped) => return stepped,
+            Err(declined) => declined,
+        };
         let grad = self.decay.apply(grad, &tensor);
         let numel = tensor.shape().num_elements() as f64;
         let dof = self.dof.unwrap_or(numel);
@@ -255,17 +258,22 @@ impl TAdam {
         }
     }
 
-    fn fused_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<TAdamState<B, D>>,
-    ) -> (Tensor<B, D>, Option<TAdamState<B, D>>) {
-        let (time, lanes) = self.lanes(state, &grad);
-        let time = time + 1;
-        let (tensor, lanes) = fused::run_step(self, lr, time, tensor, grad, lanes);
-        (tensor, Some(self.state(time, lanes)))
+    /// The coefficients of step `time` (this step included) for a tensor of `numel`
+    /// elements.
+    fn coefficients(&self, lr: LearningRate, time: usize, numel: f64) -> cpu::Coefficients<f64> {
+        let dof = self.dof.unwrap_or(numel);
+        let beta_2 = self.second.beta;
+        cpu::Coefficients {
+            weight_decay: self.decay.weight_decay,
+            epsilon: self.epsilon,
+            dof,
+            dof_plus_numel: dof + numel,
+            weight_sum_decay: (2.0 * self.beta_1 - 1.0) / self.beta_1,
+            beta_2,
+            fresh_2: 1.0 - beta_2,
+            inverse_sqrt_correction_2: 1.0 / bias_correction(beta_2, time).sqrt(),
+            step_size: lr / bias_correction(self.beta_1, time),
+        }
     }
 
     /// The fused paths' lanes `[m, v, W]` or `[m, v, v_max, W]`, the weight sum `W` as a
@@ -302,93 +310,63 @@ impl TAdam {
     }
 }
 
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl TAdam {
-    /// The step as CubeCL kernels; the tensors come back when they cannot run.
-    fn cube_step<B: Backend, const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<TAdamState<B, D>>,
-    ) -> fused::cube::CubeStep<B, D, TAdamState<B, D>> {
-        let numel = tensor.shape().num_elements() as f64;
-        let dof = self.dof.unwrap_or(numel);
-        let (time, lanes) = self.lanes(state, &grad);
-        let next = time + 1;
-        let c = [
-            self.decay.weight_decay,
-            self.epsilon,
-            dof,
-            dof + numel,
-            (2.0 * self.beta_1 - 1.0) / self.beta_1,
-            self.second.beta,
-            1.0 - self.second.beta,
-            1.0 / bias_correction(self.second.beta, next).sqrt(),
-            lr / bias_correction(self.beta_1, next),
-        ];
-        let rule = fused::cube::Rule::TAdam {
-            amsgrad: self.second.amsgrad,
-        };
-        fused::cube::step(rule, &c, tensor, grad, time, lanes, |time, lanes| {
-            self.state(time, lanes)
-        })
-    }
-}
+/// TAdam's rule: the Mahalanobis distance of the decayed gradient under the moments so
+/// far, the Student-t weight of this gradient and the weight sum `W` it carries to the
+/// next step, then the weighted moments and the update.
+struct TAdamRule;
 
-/// Two passes: the Mahalanobis distance of `g` under the current moments, then the
-/// weighted moments and the update. Lanes: `[m, v, W]` or `[m, v, v_max, W]`, `W` of one
-/// element.
-impl Kernel for Step<'_, TAdam> {
-    fn amsgrad(&self) -> bool {
-        self.optim.second.amsgrad
+two_pass_rule!(TAdamRule {
+    coefficients: Coefficients,
+    cells: Cells,
+    terms: Distance,
+    scalars: Weights,
+    terms_of: distance,
+    scalars_of: weights,
+    update: update,
+    lanes: 3,
+    optional_lanes: 1,
+    carries: weight_sum,
+});
+
+dual! {
+    use crate::rule::blocks;
+    /// The scalars of one step; `weight_sum_decay` is `(2 beta_1 - 1) / beta_1` and
+    /// `step_size` is `lr / (1 - beta_1^t)`.
+    struct Coefficients {
+        weight_decay, epsilon, dof, dof_plus_numel, weight_sum_decay, beta_2, fresh_2,
+        inverse_sqrt_correction_2, step_size,
+    }
+    /// One element: the parameter, `m`, `v` and (AMSGrad) `v_max`.
+    struct Cells { p, m, v, v_max }
+    /// `Σ (g + lambda p - m)² / (v + eps)`.
+    struct Distance { distance }
+    /// The weights of the old moment and of the new gradient, and the next `W`.
+    struct Weights { keep, fresh, weight_sum }
+    ;
+    #[cube]
+    fn distance(c: Coefficients<F>, g: F, x: Cells<F>) flags(_amsgrad) -> Distance<F> {
+        let residual = l2::<F>(g, x.p, c.weight_decay) - x.m;
+        Distance::<F> { distance: residual * residual / (x.v + c.epsilon) }
     }
 
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let optim = self.optim;
-        let weight_lane = lanes.state.pop().expect("weight-sum lane");
-        let numel = lanes.len() as f64;
-        let decay = L2Rule::<E>::new(&optim.decay);
-        let epsilon = E::of(optim.epsilon);
-        let [distance] = lanes.pass(|Lanes { param, grad, state }| {
-            let (n, grad) = (param.len(), &grad[..param.len()]);
-            let (m_lane, v_lane) = (&state[0][..n], &state[1][..n]);
-            sum_each(n, |i| {
-                let residual = decay.apply(grad[i], param[i]) - m_lane[i];
-                [residual * residual / (v_lane[i] + epsilon)]
-            })
-        });
-        let dof = optim.dof.unwrap_or(numel);
-        let weight_sum = weight_lane[0];
-        let weight = E::of((dof + numel) / (distance + dof));
+    #[cube]
+    fn weights(c: Coefficients<F>, t: Distance<F>, weight_sum: F) -> Weights<F> {
+        let weight = c.dof_plus_numel / (t.distance + c.dof);
         let total = weight_sum + weight;
-        let keep = weight_sum / total;
-        weight_lane[0] = weight_sum * E::of((2.0 * optim.beta_1 - 1.0) / optim.beta_1) + weight;
+        Weights::<F> {
+            keep: weight_sum / total,
+            fresh: weight / total,
+            weight_sum: weight_sum * c.weight_sum_decay + weight,
+        }
+    }
 
-        let second = SecondMomentRule::<E>::new(&optim.second, 0.0);
-        let denominator =
-            Denominator::<E>::new(bias_correction(optim.second.beta, self.time), optim.epsilon);
-        let step_size = E::of(self.lr / bias_correction(optim.beta_1, self.time));
-        lanes.pass(
-            |Lanes {
-                 param,
-                 grad,
-                 mut state,
-             }| {
-                let (n, grad) = (param.len(), &grad[..param.len()]);
-                let (m_lane, v_lanes) = state.split_first_mut().expect("TAdam's first-moment lane");
-                let m_lane = &mut m_lane[..n];
-                let mut v_lanes = SecondLanes::<E, AMSGRAD>::new(v_lanes, n);
-                for i in 0..n {
-                    let (p, g) = (&mut param[i], grad[i]);
-                    let g = decay.apply(g, *p);
-                    let m = m_lane[i] * keep + g * weight / total;
-                    m_lane[i] = m;
-                    let v = v_lanes.update(second, i, g * g);
-                    *p = *p - m / denominator.apply(v) * step_size;
-                }
-                []
-            },
-        );
+    #[cube]
+    fn update(c: Coefficients<F>, s: Weights<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
+        let g = l2::<F>(g, x.p, c.weight_decay);
+        let m = x.m * s.keep + g * s.fresh;
+        let v = ema::<F>(x.v, g * g, c.beta_2, c.fresh_2);
+        let v_max = running_max::<F>(x.v_max, v, amsgrad);
+        let denominator = denominator::<F>(v_max, c.inverse_sqrt_correction_2, c.epsilon);
+        Cells::<F> { p: x.p - m / denominator * c.step_size, m, v, v_max }
     }
 }

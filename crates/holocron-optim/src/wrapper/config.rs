@@ -4,6 +4,7 @@ use burn::optim::Optimizer;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::{Lookahead, Scout};
+use crate::Execution;
 use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`Lookahead`].
@@ -34,11 +35,9 @@ pub struct LookaheadConfig {
     /// Number of inner steps between syncs (`>= 1`).
     #[config(default = 6)]
     pub sync_period: usize,
-    /// Whether to run the sync as one fused in-place pass where the backend has one
-    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`); `false`
-    /// always runs Burn's composed tensor operations.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the sync (see [`Execution`]); all compute the same.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
 }
 
 /// Configuration of [`Scout`]: the same fields and defaults as [`LookaheadConfig`];
@@ -63,11 +62,9 @@ pub struct ScoutConfig {
     /// Number of inner steps between syncs (`>= 1`).
     #[config(default = 6)]
     pub sync_period: usize,
-    /// Whether to run the sync as one fused in-place pass where the backend has one
-    /// (ndarray in `f32` and `f64`; a CubeCL kernel on WGPU and CUDA in `f32`); `false`
-    /// always runs Burn's composed tensor operations.
-    #[config(default = true)]
-    pub fused: bool,
+    /// Which implementation runs the sync (see [`Execution`]); all compute the same.
+    #[config(default = "Execution::Auto")]
+    pub execution: Execution,
 }
 
 fn validate(config: &'static str, sync_rate: f64, sync_period: usize) -> Result<(), ConfigError> {
@@ -115,7 +112,7 @@ macro_rules! wrapper_entry_points {
                     inner,
                     self.sync_rate,
                     self.sync_period,
-                    self.fused,
+                    self.execution,
                 ))
             }
         }

@@ -1,3 +1,4 @@
+use crate::Execution;
 use core::marker::PhantomData;
 
 use burn::module::{AutodiffModule, ParamId};
@@ -29,7 +30,7 @@ pub struct Lookahead<O, M, B: AutodiffBackend> {
     inner: O,
     sync_rate: f64,
     sync_period: usize,
-    fused: bool,
+    execution: Execution,
     steps: usize,
     slow: FlatParams<B::InnerBackend>,
     _module: PhantomData<fn() -> M>,
@@ -52,12 +53,12 @@ where
     M: AutodiffModule<B>,
     B: AutodiffBackend,
 {
-    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, fused: bool) -> Self {
+    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, execution: Execution) -> Self {
         Self {
             inner,
             sync_rate,
             sync_period,
-            fused,
+            execution,
             steps: 0,
             slow: HashMap::new(),
             _module: PhantomData,
@@ -73,7 +74,7 @@ where
         self.steps += 1;
         if self.steps.is_multiple_of(self.sync_period) {
             let rate = SyncRate::Fixed(self.sync_rate);
-            slow::sync(&mut self.slow, module, &rate, self.fused)
+            slow::sync(&mut self.slow, module, &rate, self.execution)
         } else {
             module
         }

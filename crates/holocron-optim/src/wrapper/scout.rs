@@ -8,6 +8,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
 use super::slow::{self, FlatParams, SyncRate};
+use crate::Execution;
 use crate::fused::{self, Kernel, Lanes, Real, Reduction};
 
 /// The weights of one parameter at the start of the window and after each step in it.
@@ -47,7 +48,7 @@ pub struct Scout<O, M, B: AutodiffBackend> {
     inner: O,
     sync_rate: f64,
     sync_period: usize,
-    fused: bool,
+    execution: Execution,
     steps: usize,
     slow: FlatParams<B::InnerBackend>,
     window: Window<B::InnerBackend>,
@@ -77,12 +78,12 @@ where
     M: AutodiffModule<B>,
     B: AutodiffBackend,
 {
-    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, fused: bool) -> Self {
+    pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, execution: Execution) -> Self {
         Self {
             inner,
             sync_rate,
             sync_period,
-            fused,
+            execution,
             steps: 0,
             slow: HashMap::new(),
             window: HashMap::new(),
@@ -107,7 +108,7 @@ where
 
     fn after_inner_step(&mut self, module: M) -> M {
         self.steps += 1;
-        let module = if self.fused {
+        let module = if self.execution.loops() {
             let mut snapshot = Snapshot::<B> {
                 window: &mut self.window,
                 spare: &mut self.spare,
@@ -124,12 +125,12 @@ where
         if !self.steps.is_multiple_of(self.sync_period) {
             return module;
         }
-        let rate = if self.fused && fused_window(&self.window) {
+        let rate = if self.execution.loops() && fused_window(&self.window) {
             // Read on the host: the fused path's buffers are host memory.
             let coherence = fused_coherence(&self.window).unwrap_or(0.0);
             SyncRate::Fixed((1.0 - coherence).max(self.sync_rate))
         } else {
-            match coherence(&self.window, self.fused) {
+            match coherence(&self.window, self.execution) {
                 Some(coherence) => {
                     SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
                 }
@@ -139,12 +140,12 @@ where
         // The window's rows share buffers with the weights; let them go first, so that the
         // sync can write the weights in place. The others are the next window's buffers.
         for (id, mut rows) in self.window.drain() {
-            if self.fused && rows.len() > 1 {
+            if self.execution.loops() && rows.len() > 1 {
                 rows.remove(0);
                 self.spare.insert(id, rows);
             }
         }
-        let module = slow::sync(&mut self.slow, module, &rate, self.fused);
+        let module = slow::sync(&mut self.slow, module, &rate, self.execution);
         self.window = self
             .slow
             .iter()
@@ -157,11 +158,11 @@ where
 /// The mean over tensors of each tensor's step coherence, or `None` when no tensor has two
 /// steps in its window (every similarity is then 0, and so is the coherence). With `fused`
 /// on WGPU or CUDA each tensor's similarity is a kernel's sum.
-fn coherence<B: Backend>(window: &Window<B>, fused: bool) -> Option<Tensor<B, 1>> {
+fn coherence<B: Backend>(window: &Window<B>, execution: Execution) -> Option<Tensor<B, 1>> {
     let count = window.len() as f64;
     window
         .values()
-        .filter_map(|rows| similarity(rows, fused))
+        .filter_map(|rows| similarity(rows, execution))
         .reduce(|a, b| a.add(b))
         .map(|total| total.div_scalar(count))
 }
@@ -210,7 +211,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Snapshot<'_, B> {
 struct CopyInto;
 
 impl Kernel for CopyInto {
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+    fn run<E: Real, const FLAG: bool>(&self, mut lanes: Lanes<'_, E>) {
         lanes.pass(
             |Lanes {
                  param, mut state, ..
@@ -311,13 +312,17 @@ impl Reduction<1> for Similarity {
 /// The differences are formed one at a time, twice (for the mean, then for the
 /// deviations), so the sync needs a few parameter-sized temporaries on top of the window
 /// rather than another copy of the whole window.
-fn similarity<B: Backend>(rows: &[Tensor<B, 1>], fused: bool) -> Option<Tensor<B, 1>> {
+fn similarity<B: Backend>(rows: &[Tensor<B, 1>], execution: Execution) -> Option<Tensor<B, 1>> {
     let steps = rows.len().checked_sub(1).filter(|&n| n >= 2)?;
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if let Some(sum) = fused.then(|| fused::cube::similarity_sum(rows)).flatten() {
+    if let Some(sum) = execution
+        .kernels::<B>()
+        .then(|| fused::cube::similarity_sum(rows))
+        .flatten()
+    {
         return Some(sum.div_scalar(rows[0].shape().num_elements() as f64));
     }
-    let _ = fused;
+    let _ = execution;
     let update = |i: usize| rows[i + 1].clone().sub(rows[i].clone());
     let mean = (1..steps)
         .fold(update(0), |sum, i| sum.add(update(i)))
@@ -439,9 +444,11 @@ mod tests {
             .map(|v| Tensor::from_data(TensorData::new(v, [n]), &device))
             .collect();
         let before = launches();
-        let fused: f32 = similarity(&rows, true).unwrap().into_scalar();
+        let fused: f32 = similarity(&rows, Execution::Fused).unwrap().into_scalar();
         assert_eq!(launches() - before, 1, "the kernel did not run");
-        let composed: f32 = similarity(&rows, false).unwrap().into_scalar();
+        let composed: f32 = similarity(&rows, Execution::Composed)
+            .unwrap()
+            .into_scalar();
         assert_eq!(launches() - before, 1, "fused = false ran a kernel");
         assert!(host > 0.1, "a degenerate window: {host}");
         for (path, value) in [("kernel", fused), ("composed", composed)] {

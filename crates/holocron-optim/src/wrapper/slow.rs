@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
+use crate::Execution;
 use crate::fused::{self, Kernel, Lanes, Real};
 
 /// One flattened tensor per parameter, keyed by parameter id, on the inner backend.
@@ -54,19 +55,19 @@ pub(crate) enum SyncRate<B: Backend> {
 }
 
 /// `slow <- slow + rate (fast - slow)` for every parameter held in `slow`, then
-/// `fast <- slow`. Parameters without a gradient take part like the others. With `fused`,
-/// a rate known on the host and a backend with a fused path, each parameter takes one
+/// `fast <- slow`. Parameters without a gradient take part like the others. With the fused
+/// path allowed by `execution`, a rate known on the host and a backend with a fused path, each parameter takes one
 /// in-place pass, and fast and slow weights keep buffers of their own.
 pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
     slow: &mut FlatParams<B::InnerBackend>,
     module: M,
     rate: &SyncRate<B::InnerBackend>,
-    fused: bool,
+    execution: Execution,
 ) -> M {
     struct Sync<'a, B: AutodiffBackend> {
         slow: &'a mut FlatParams<B::InnerBackend>,
         rate: &'a SyncRate<B::InnerBackend>,
-        fused: bool,
+        execution: Execution,
     }
     impl<B: AutodiffBackend> ModuleMapper<B> for Sync<'_, B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
@@ -75,7 +76,7 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
                 return Param::from_mapped_value(id, tensor, mapper);
             };
             let require_grad = tensor.is_require_grad();
-            let (fast, slow) = pull(tensor.inner(), slow, self.rate, self.fused);
+            let (fast, slow) = pull(tensor.inner(), slow, self.rate, self.execution);
             self.slow.insert(id, slow);
             let mut fast = Tensor::from_inner(fast);
             if require_grad {
@@ -84,7 +85,11 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
             Param::from_mapped_value(id, fast, mapper)
         }
     }
-    module.map(&mut Sync::<B> { slow, rate, fused })
+    module.map(&mut Sync::<B> {
+        slow,
+        rate,
+        execution,
+    })
 }
 
 /// One parameter's sync: the fast weights and the slow ones after it.
@@ -92,10 +97,10 @@ fn pull<B: Backend, const D: usize>(
     fast: Tensor<B, D>,
     slow: Tensor<B, 1>,
     rate: &SyncRate<B>,
-    fused: bool,
+    execution: Execution,
 ) -> (Tensor<B, D>, Tensor<B, 1>) {
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    let (fast, slow) = match fused {
+    let (fast, slow) = match execution.kernels::<B>() {
         true => {
             let rate = match rate {
                 SyncRate::Fixed(rate) => Ok(*rate),
@@ -109,7 +114,7 @@ fn pull<B: Backend, const D: usize>(
         false => (fast, slow),
     };
     let fusable = fused::supports::<B>(fast.dtype()) && slow.dtype() == fast.dtype();
-    if let (true, true, SyncRate::Fixed(rate)) = (fused, fusable, rate) {
+    if let (true, true, SyncRate::Fixed(rate)) = (execution.loops(), fusable, rate) {
         let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![slow]);
         return (fast, lanes.pop().expect("the slow weights"));
     }
@@ -135,7 +140,7 @@ struct Pull {
 }
 
 impl Kernel for Pull {
-    fn run<E: Real, const AMSGRAD: bool>(&self, mut lanes: Lanes<'_, E>) {
+    fn run<E: Real, const FLAG: bool>(&self, mut lanes: Lanes<'_, E>) {
         let rate = E::of(self.rate);
         lanes.pass(
             |Lanes {

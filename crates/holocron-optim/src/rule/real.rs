@@ -17,6 +17,8 @@ pub(crate) trait Real:
 {
     /// `x` rounded to this type.
     fn of(x: f64) -> Self;
+    /// A literal, as CubeCL's `Float::new` (so that a rule body reads the same in both).
+    fn new(x: f32) -> Self;
     /// The value as `f64`, for the reductions, which accumulate in double precision.
     fn wide(self) -> f64;
     /// The square root.
@@ -32,6 +34,10 @@ macro_rules! real {
         impl Real for $ty {
             #[inline(always)]
             fn of(x: f64) -> Self {
+                x as $ty
+            }
+            #[inline(always)]
+            fn new(x: f32) -> Self {
                 x as $ty
             }
             #[inline(always)]

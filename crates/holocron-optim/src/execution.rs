@@ -1,0 +1,134 @@
+//! Which implementation runs a step: the choice a configuration makes ([`Execution`]) and
+//! what actually ran ([`StepPath`], counted per thread by [`step_paths`]).
+
+use core::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+
+/// Where an optimizer step or a wrapper's sync may run.
+///
+/// Every path computes the same update (the golden tests hold each one to the Python
+/// reference); they differ in speed and memory:
+///
+/// - the **composed** path is Burn's tensor operations, on any backend and dtype, one
+///   fresh buffer per operation;
+/// - the **CPU loops** update the buffers of Burn's ndarray backend in place, in one or two
+///   multi-threaded passes (`f32` and `f64`);
+/// - the **kernels** are this crate's CubeCL kernels on WGPU and CUDA (`f32`), with or
+///   without Burn's operation fusion.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Execution {
+    /// The fused path where it has been validated: the CPU loops on ndarray and the
+    /// kernels on WGPU. On CUDA the kernels have not yet been run on an NVIDIA GPU by this
+    /// project's tests, so `Auto` takes the composed path there; ask for
+    /// [`Execution::Fused`] to use them.
+    #[default]
+    Auto,
+    /// Burn's composed tensor operations, always.
+    Composed,
+    /// The fused path wherever one exists: the CPU loops on ndarray, the kernels on WGPU
+    /// and CUDA. Tensors no fused path takes (another dtype, another backend) still run
+    /// the composed operations.
+    Fused,
+}
+
+impl Execution {
+    /// Whether the CPU loops may run.
+    pub(crate) fn loops(self) -> bool {
+        self != Execution::Composed
+    }
+
+    /// Whether this crate's kernels may run on `B`.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    pub(crate) fn kernels<B: burn::tensor::backend::Backend>(self) -> bool {
+        match self {
+            Execution::Composed => false,
+            Execution::Fused => true,
+            Execution::Auto => crate::fused::cube::validated::<B>(),
+        }
+    }
+}
+
+/// The implementation one step ran on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepPath {
+    /// Burn's composed tensor operations.
+    Composed,
+    /// The in-place CPU loops on Burn's ndarray backend.
+    CpuLoops,
+    /// This crate's CubeCL kernels.
+    Kernels,
+}
+
+/// How many optimizer steps (one per parameter tensor) ran on each path on this thread.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepPaths {
+    /// Steps on Burn's composed operations.
+    pub composed: usize,
+    /// Steps on the CPU loops.
+    pub cpu_loops: usize,
+    /// Steps on the kernels.
+    pub kernels: usize,
+}
+
+impl StepPaths {
+    /// The steps counted since `earlier` (a value this function returned before).
+    pub fn since(self, earlier: StepPaths) -> StepPaths {
+        StepPaths {
+            composed: self.composed - earlier.composed,
+            cpu_loops: self.cpu_loops - earlier.cpu_loops,
+            kernels: self.kernels - earlier.kernels,
+        }
+    }
+
+    /// The number of steps on `path`.
+    pub fn on(self, path: StepPath) -> usize {
+        match path {
+            StepPath::Composed => self.composed,
+            StepPath::CpuLoops => self.cpu_loops,
+            StepPath::Kernels => self.kernels,
+        }
+    }
+}
+
+thread_local! {
+    static PATHS: Cell<StepPaths> = const {
+        Cell::new(StepPaths { composed: 0, cpu_loops: 0, kernels: 0 })
+    };
+}
+
+/// The optimizer steps run on this thread so far, by path: take it before and after some
+/// steps and compare ([`StepPaths::since`]) to see which path they took.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::optim::SimpleOptimizer;
+/// use burn::tensor::Tensor;
+/// use holocron_optim::{AdaBeliefConfig, Execution, StepPath, step_paths};
+///
+/// let device = Default::default();
+/// let param = Tensor::<NdArray, 1>::from_floats([1.0, -2.0], &device);
+/// let grad = Tensor::<NdArray, 1>::from_floats([0.5, 0.5], &device);
+/// for (execution, path) in [(Execution::Auto, StepPath::CpuLoops), (Execution::Composed, StepPath::Composed)] {
+///     let optim = AdaBeliefConfig::new().with_execution(execution).build();
+///     let before = step_paths();
+///     let _ = optim.step(1e-3, param.clone(), grad.clone(), None);
+///     assert_eq!(step_paths().since(before).on(path), 1);
+/// }
+/// ```
+pub fn step_paths() -> StepPaths {
+    PATHS.with(Cell::get)
+}
+
+/// Counts one step on `path`.
+pub(crate) fn count(path: StepPath) {
+    PATHS.with(|paths| {
+        let mut p = paths.get();
+        match path {
+            StepPath::Composed => p.composed += 1,
+            StepPath::CpuLoops => p.cpu_loops += 1,
+            StepPath::Kernels => p.kernels += 1,
+        }
+        paths.set(p);
+    });
+}

@@ -1,0 +1,140 @@
+//! The path of one optimizer step: the CPU loops, the kernels, or (handed back) Burn's
+//! composed operations, chosen from the configuration's [`Execution`] and the tensors.
+
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+
+use super::Kernel;
+use super::loops::{Elementwise, TwoPass};
+use crate::execution::{Execution, StepPath, count};
+use crate::rule::{FusedElement, FusedTwoPass};
+
+/// The tensors of a step that no fused path took, for the composed operations: the
+/// parameter, the gradient and the state as it was.
+pub(crate) type Declined<B, const D: usize, S> = (Tensor<B, D>, Tensor<B, D>, Option<S>);
+
+/// A stepped parameter and its new state.
+pub(crate) type Stepped<B, const D: usize, S> = (Tensor<B, D>, Option<S>);
+
+/// The path `execution` allows for these tensors (before looking at the state).
+fn choose<B: Backend, const D: usize>(
+    execution: Execution,
+    param: &Tensor<B, D>,
+    grad: &Tensor<B, D>,
+) -> StepPath {
+    if execution == Execution::Composed {
+        return StepPath::Composed;
+    }
+    if super::supported(param, grad) {
+        return StepPath::CpuLoops;
+    }
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    if super::cube::supported(param, grad)
+        && (execution == Execution::Fused || super::cube::validated::<B>())
+    {
+        return StepPath::Kernels;
+    }
+    StepPath::Composed
+}
+
+/// One step of an element-wise rule `R` on the fused path that `execution` and the tensors
+/// allow, or the tensors back.
+///
+/// `pack` turns the state (none before the first step) into the rule's state lanes and the
+/// step count so far; `coefficients` gets the step count including this step; `unpack`
+/// rebuilds the state from the lanes and a step count.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn element_step<R: FusedElement, B: Backend, const D: usize, S>(
+    execution: Execution,
+    flag: bool,
+    coefficients: impl FnOnce(usize) -> R::Coefficients<f64>,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Option<S>,
+    pack: impl FnOnce(Option<S>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
+    unpack: impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<S>,
+) -> Result<Stepped<B, D, S>, Declined<B, D, S>> {
+    let kernel = |time| Elementwise::<R> {
+        coefficients: coefficients(time),
+        flag,
+    };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let cube = super::cube::element::<R, B, D>;
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    let cube = no_kernels::<Elementwise<R>, B, D>;
+    drive(execution, kernel, cube, param, grad, state, pack, unpack)
+}
+
+/// One step of a two-pass rule `R`, as [`element_step`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn two_pass_step<R: FusedTwoPass, B: Backend, const D: usize, S>(
+    execution: Execution,
+    flag: bool,
+    coefficients: impl FnOnce(usize) -> R::Coefficients<f64>,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Option<S>,
+    pack: impl FnOnce(Option<S>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
+    unpack: impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<S>,
+) -> Result<Stepped<B, D, S>, Declined<B, D, S>> {
+    let kernel = |time| TwoPass::<R> {
+        coefficients: coefficients(time),
+        flag,
+    };
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    let cube = super::cube::two_pass::<R, B, D>;
+    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    let cube = no_kernels::<TwoPass<R>, B, D>;
+    drive(execution, kernel, cube, param, grad, state, pack, unpack)
+}
+
+/// The parameter and lanes after a kernel ran, or the tensors back when it could not
+/// (a state in another dtype).
+pub(crate) type Launched<B, const D: usize> =
+    Result<(Tensor<B, D>, Vec<Tensor<B, D>>), (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>)>;
+
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn no_kernels<K, B: Backend, const D: usize>(
+    _: &K,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    lanes: Vec<Tensor<B, D>>,
+) -> Launched<B, D> {
+    Err((param, grad, lanes))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive<K: Kernel, B: Backend, const D: usize, S>(
+    execution: Execution,
+    kernel: impl FnOnce(usize) -> K,
+    cube: impl FnOnce(&K, Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>) -> Launched<B, D>,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    state: Option<S>,
+    pack: impl FnOnce(Option<S>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
+    unpack: impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<S>,
+) -> Result<Stepped<B, D, S>, Declined<B, D, S>> {
+    let path = choose(execution, &param, &grad);
+    if path == StepPath::Composed {
+        count(StepPath::Composed);
+        return Err((param, grad, state));
+    }
+    let (time, lanes) = pack(state, &grad);
+    let kernel = kernel(time + 1);
+    let stepped = if path == StepPath::CpuLoops {
+        Ok(super::run(&kernel, param, Some(grad), lanes))
+    } else {
+        cube(&kernel, param, grad, lanes)
+    };
+    match stepped {
+        Ok((param, lanes)) => {
+            count(path);
+            Ok((param, unpack(time + 1, lanes)))
+        }
+        Err((param, grad, lanes)) => {
+            count(StepPath::Composed);
+            let state = if time > 0 { unpack(time, lanes) } else { None };
+            Err((param, grad, state))
+        }
+    }
+}

@@ -230,9 +230,30 @@ fn compare<B: AutodiffBackend>(name: &str, tol: f64) {
             wrapper: wrapper.map(|w| w.with_fused(fused)),
             job: Trajectory,
         };
-        config.with_fused(fused).with::<B, ParamSet<B>, _>(job)
+        let before = step_paths();
+        let trajectory = config.with_fused(fused).with::<B, ParamSet<B>, _>(job);
+        (trajectory, step_paths().since(before))
     };
-    let (fused, composed) = (run(true), run(false));
+    let ((fused, fused_paths), (composed, composed_paths)) = (run(true), run(false));
+    // Each comparison is only worth something if the two runs took the paths it names.
+    let optimizer_steps = fused_paths.composed + fused_paths.cpu_loops + fused_paths.kernels;
+    if matches!(case(name).0, AnyConfig::Sgd) {
+        assert_eq!(
+            optimizer_steps, 0,
+            "{name}: Burn's SGD steps are not this crate's"
+        );
+    } else {
+        assert!(optimizer_steps > 0, "{name}: no step of this crate ran");
+        assert_eq!(
+            fused_paths.cpu_loops + fused_paths.kernels,
+            optimizer_steps,
+            "{name}: the fused run took the composed path ({fused_paths:?})"
+        );
+        assert_eq!(
+            composed_paths.composed, optimizer_steps,
+            "{name}: the composed run took a fused path ({composed_paths:?})"
+        );
+    }
     let worst = difference(&fused, &composed);
     let moved = difference(&fused[STEPS - 1..], &fused[..1]);
     println!("{name}: fused vs composed {worst:.2e}");

@@ -109,3 +109,65 @@ pub(crate) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     let _ = (kernel, param, grad, state);
     unreachable!("fused::run called without a fused path (check `supported` first)")
 }
+
+/// Which path two steps (without, then with state) of `optim` took on backend `B`, for
+/// tensors of `n` elements of the backend's default float type.
+#[cfg(test)]
+pub(crate) fn paths_of<B: Backend, O: burn::optim::SimpleOptimizer<B>>(
+    optim: O,
+    n: usize,
+) -> crate::StepPaths {
+    let device = Default::default();
+    let full = |v: f64| Tensor::<B, 1>::full([n], v, &device);
+    let before = crate::step_paths();
+    let (param, state) = optim.step(1e-2, full(1.0), full(0.5), None);
+    let _ = optim.step(1e-2, param, full(-0.5), state);
+    crate::step_paths().since(before)
+}
+
+#[cfg(all(test, feature = "ndarray"))]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::paths_of;
+    use crate::*;
+
+    fn paths(execution: Execution) -> [StepPaths; 8] {
+        type B = NdArray<f64>;
+        [
+            paths_of::<B, _>(
+                LarsConfig::new()
+                    .with_momentum(0.9)
+                    .with_execution(execution)
+                    .build(),
+                9,
+            ),
+            paths_of::<B, _>(LambConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(RaLarsConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(TAdamConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(AdaBeliefConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(AdamPConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(AdanConfig::new().with_execution(execution).build(), 9),
+            paths_of::<B, _>(AdEMAMixConfig::new().with_execution(execution).build(), 9),
+        ]
+    }
+
+    #[test]
+    fn every_optimizer_takes_the_cpu_loops_on_ndarray() {
+        let loops = StepPaths {
+            cpu_loops: 2,
+            ..Default::default()
+        };
+        assert_eq!(paths(Execution::Auto), [loops; 8]);
+        assert_eq!(paths(Execution::Fused), [loops; 8]);
+    }
+
+    #[test]
+    fn composed_takes_the_composed_path() {
+        let composed = StepPaths {
+            composed: 2,
+            ..Default::default()
+        };
+        assert_eq!(paths(Execution::Composed), [composed; 8]);
+    }
+}

@@ -424,3 +424,123 @@ pub(crate) fn sums_of_squares(
         .expect("the totals");
     f32::from_bytes(&bytes).to_vec()
 }
+
+#[cfg(all(test, feature = "wgpu"))]
+mod tests {
+    use burn::backend::Wgpu;
+    use burn::optim::SimpleOptimizer;
+    use burn::tensor::{DType, Tensor, TensorData};
+
+    use crate::fused::paths_of;
+    use crate::*;
+
+    fn paths(execution: Execution) -> Vec<StepPaths> {
+        type B = Wgpu;
+        vec![
+            paths_of::<B, _>(LarsConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(
+                LarsConfig::new()
+                    .with_momentum(0.9)
+                    .with_execution(execution)
+                    .build(),
+                300,
+            ),
+            paths_of::<B, _>(LambConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(RaLarsConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(TAdamConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(
+                TAdamConfig::new()
+                    .with_amsgrad(true)
+                    .with_execution(execution)
+                    .build(),
+                300,
+            ),
+            paths_of::<B, _>(
+                AdaBeliefConfig::new().with_execution(execution).build(),
+                300,
+            ),
+            paths_of::<B, _>(
+                AdaBeliefConfig::new()
+                    .with_amsgrad(true)
+                    .with_execution(execution)
+                    .build(),
+                300,
+            ),
+            paths_of::<B, _>(
+                AdamPConfig::new()
+                    .with_amsgrad(true)
+                    .with_execution(execution)
+                    .build(),
+                300,
+            ),
+            paths_of::<B, _>(AdEMAMixConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(AdanConfig::new().with_execution(execution).build(), 300),
+            paths_of::<B, _>(
+                AdanConfig::new()
+                    .with_amsgrad(true)
+                    .with_execution(execution)
+                    .build(),
+                300,
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_optimizer_steps_on_kernels_on_wgpu() {
+        let kernels = StepPaths {
+            kernels: 2,
+            ..Default::default()
+        };
+        assert_eq!(paths(Execution::Auto), vec![kernels; 12]);
+        assert_eq!(paths(Execution::Fused), vec![kernels; 12]);
+    }
+
+    #[test]
+    fn composed_launches_no_kernel() {
+        let composed = StepPaths {
+            composed: 2,
+            ..Default::default()
+        };
+        assert_eq!(paths(Execution::Composed), vec![composed; 12]);
+    }
+
+    /// The sums of a summing pass over more elements than its grid has units (each unit
+    /// folds a strided run) against the same sums on the host, in f64.
+    #[test]
+    fn summing_pass_matches_the_host() {
+        let n: usize = 1024 * 256 * 2 + 1234;
+        let values: Vec<f32> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let other: Vec<f32> = values.iter().rev().copied().collect();
+        let device = Default::default();
+        let p = Tensor::<Wgpu, 1>::from_data(TensorData::new(values.clone(), [n]), &device);
+        let g = Tensor::<Wgpu, 1>::from_data(TensorData::new(other.clone(), [n]), &device);
+        let totals = super::sums_of_squares(p, g);
+        let pp: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        let gg: f64 = other.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+        let relative = |a: f32, b: f64| (f64::from(a) - b).abs() / b;
+        assert!(relative(totals[0], pp) < 1e-5, "{} vs {pp}", totals[0]);
+        assert!(relative(totals[1], gg) < 1e-5, "{} vs {gg}", totals[1]);
+        assert_eq!(totals[2..], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_shared_parameter_is_copied_before_the_kernel_writes() {
+        let optim = AdaBeliefConfig::new().build();
+        let param = Tensor::<Wgpu, 1>::full([300], 0.5, (&Default::default(), DType::F32));
+        let kept = param.clone();
+        let grad = Tensor::<Wgpu, 1>::full([300], 0.1, (&Default::default(), DType::F32));
+        let before = step_paths();
+        let (param, _) = SimpleOptimizer::<Wgpu>::step(&optim, 1e-2, param, grad, None);
+        assert_eq!(
+            step_paths().since(before).kernels,
+            1,
+            "the kernel did not run"
+        );
+        let kept: Vec<f32> = kept.into_data().to_vec().unwrap();
+        assert!(kept.iter().all(|&x| x == 0.5), "the kept clone changed");
+        let moved: Vec<f32> = param.into_data().to_vec().unwrap();
+        assert!(moved.iter().all(|&x| x < 0.5), "the parameter did not move");
+    }
+}

@@ -405,6 +405,7 @@ mod tests {
     use burn::tensor::{Tensor, TensorData};
 
     use super::similarity;
+    use crate::Execution;
     use crate::fused::cube::launches;
 
     /// The coherence kernel and the composed similarity against the same sums on the host in
@@ -449,7 +450,7 @@ mod tests {
         let composed: f32 = similarity(&rows, Execution::Composed)
             .unwrap()
             .into_scalar();
-        assert_eq!(launches() - before, 1, "fused = false ran a kernel");
+        assert_eq!(launches() - before, 1, "Execution::Composed ran a kernel");
         assert!(host > 0.1, "a degenerate window: {host}");
         for (path, value) in [("kernel", fused), ("composed", composed)] {
             let error = (f64::from(value) - host).abs() / host;

@@ -181,6 +181,7 @@ mod tests {
     use burn::tensor::{Tensor, TensorData};
 
     use super::{SyncRate, pull};
+    use crate::Execution;
     use crate::fused::cube::launches;
 
     fn values(t: Tensor<Wgpu, 1>) -> Vec<f32> {
@@ -201,7 +202,7 @@ mod tests {
             tensor(vec![1.0, 2.0, 3.0]).reshape([1, 3]),
             tensor(vec![0.0, 0.0, 1.0]),
             &SyncRate::Fixed(0.5),
-            true,
+            Execution::Fused,
         );
         assert_eq!(values(fast.reshape([3])), [0.5, 1.0, 2.0]);
         assert_eq!(values(slow), [0.5, 1.0, 2.0]);
@@ -210,7 +211,7 @@ mod tests {
             tensor(vec![4.0, 0.0, 8.0]),
             tensor(vec![0.0, 4.0, 0.0]),
             &rate,
-            true,
+            Execution::Fused,
         );
         assert_eq!(values(fast), [1.0, 3.0, 2.0]);
         assert_eq!(values(slow), [1.0, 3.0, 2.0]);
@@ -219,8 +220,8 @@ mod tests {
             tensor(vec![4.0, 0.0, 8.0]),
             tensor(vec![0.0, 4.0, 0.0]),
             &rate,
-            false,
+            Execution::Composed,
         );
-        assert_eq!(launches() - before, 2, "fused = false ran a kernel");
+        assert_eq!(launches() - before, 2, "Execution::Composed ran a kernel");
     }
 }

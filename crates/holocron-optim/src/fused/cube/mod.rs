@@ -92,6 +92,9 @@ pub(crate) fn two_pass<R: FusedTwoPass, B: Backend, const D: usize>(
     }
 }
 
+/// The tensors of a step handed back: parameter, gradient and state lanes.
+type Unprepared<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>);
+
 /// The buffers of one step, ready for the kernels: the parameter and the state lanes of
 /// its size (writable), the gradient (contiguous), and the carried scalar's lane if any.
 struct Prepared<R: CubeRuntime> {
@@ -111,7 +114,7 @@ impl<R: CubeRuntime> Prepared<R> {
         mut lanes: Vec<Tensor<B, D>>,
         count: usize,
         carries: bool,
-    ) -> Result<Self, (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>)> {
+    ) -> Result<Self, Unprepared<B, D>> {
         let n = param.shape().num_elements();
         let carried = if carries { lanes.pop() } else { None };
         let fits = |t: &Tensor<B, D>, len: usize| {

@@ -189,13 +189,12 @@ impl<B: Backend> ParamSet<B> {
 
     /// The values of a parameter, row-major, as f64.
     pub fn values(&self, slot: Slot) -> Vec<f64> {
-        let data = match slot.rank {
-            1 => self.rank1[slot.index].val().into_data(),
-            2 => self.rank2[slot.index].val().into_data(),
-            3 => self.rank3[slot.index].val().into_data(),
-            _ => self.rank4[slot.index].val().into_data(),
-        };
-        data.convert::<f64>().to_vec::<f64>().unwrap()
+        match slot.rank {
+            1 => flat_values(&self.rank1[slot.index].val()),
+            2 => flat_values(&self.rank2[slot.index].val()),
+            3 => flat_values(&self.rank3[slot.index].val()),
+            _ => flat_values(&self.rank4[slot.index].val()),
+        }
     }
 }
 

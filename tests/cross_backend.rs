@@ -18,7 +18,7 @@ type Cpu = Autodiff<NdArray<f32>>;
 type Gpu = backend::Autodiff;
 
 const STEPS: usize = 20;
-/// NUMERICS.md's f32 tolerance, relative to `max(|value|, 1e-2)`.
+/// The golden tests' f32 tolerance (docs/numerics.md), relative to `max(|value|, 1e-2)`.
 const TOL: f64 = 2e-4;
 
 /// Every value of every parameter after every step; parameter 2 never gets a gradient.

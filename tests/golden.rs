@@ -4,24 +4,37 @@
 //! variant (`NdArray<f32>` by default), f64 files on its f64 variant where it has one
 //! (`NdArray<f64>`, CUDA) and reported as skipped where it has none (WGPU).
 //!
-//! The directory is `tests/golden` unless `HOLOCRON_GOLDEN_DIR` names another. Each file was
-//! produced by the Python reference (holocron.optim 0.3.0 on PyTorch, plus the reference
-//! classes of NUMERICS.md's departures); see `tests/golden/README.md`.
+//! The directory is `tests/golden`, whose `CASES` file lists every case and its two files:
+//! a listed file that is missing, unreadable, malformed or shorter than its `num_steps`
+//! fails the test, and so does a file that `CASES` does not list. `HOLOCRON_GOLDEN_DIR`
+//! names another directory instead; there every `*.json` runs (and `CASES` is checked too
+//! if that directory has one). The files come from `tools/golden/generate.py` (holocron.optim
+//! 0.3.0 on PyTorch, plus reference classes for this crate's deliberate departures, see
+//! `docs/numerics.md`); `tests/golden/README.md` describes their format.
 //!
 //! Every case runs twice: with `fused = true` (the default: the fused step where the
 //! backend has one for that optimizer) and with `fused = false` (the composed tensor
 //! operations).
 //!
-//! Tolerance: `|ours - golden| <= tol * max(|golden|, 1e-2)` for every value of every
-//! parameter after every step, `tol = 1e-9` for f64 and `2e-4` for f32.
+//! After every step, every parameter value and every value of the optimizer's state (where
+//! the file has `state`: moments, step count, slow weights, ...) must satisfy
+//! `|ours - golden| <= tol * max(|golden|, 1e-2)`, `tol = 1e-9` for f64 and `2e-4` for f32;
+//! a step count must be equal. Large cases store a sample of each tensor (every
+//! `sample_every`-th value and the last) and, after the final step, sums over all values,
+//! checked against the bound that the per-value tolerance implies.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
-use common::{AnyConfig, ParamSet, WithOptimizer, Wrap, WrapperConfig, gradients};
+use common::{
+    AnyConfig, NamedValues, ParamSet, ReadStates, WithReadableOptimizer, Wrap, WrapperConfig,
+    gradients,
+};
+use holocron_optim::blocks::Rectification;
 use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 use holocron_optim_suite::backend;
@@ -29,6 +42,77 @@ use serde_json::Value;
 
 const TOL_F64: f64 = 1e-9;
 const TOL_F32: f64 = 2e-4;
+/// Values smaller than this are compared in absolute terms.
+const FLOOR: f64 = 1e-2;
+
+/// The lattice formula of the large cases' inputs, in f64 (then rounded to the case dtype
+/// when the tensor is built): `(((a i + b s + c) mod 1000) / 500 - 1) * scale`.
+fn lattice(i: u64, s: u64, a: u64, b: u64, c: u64, scale: f64) -> f64 {
+    (((a * i + b * s + c) % 1000) as f64 / 500.0 - 1.0) * scale
+}
+
+/// An input tensor (initial value or gradient): its values, or a lattice.
+#[derive(Debug)]
+enum Input {
+    Values(Vec<f64>),
+    Lattice {
+        a: u64,
+        b: u64,
+        c: u64,
+        s: u64,
+        scale: f64,
+    },
+}
+
+impl Input {
+    fn values(&self, numel: usize) -> Vec<f64> {
+        match self {
+            Input::Values(v) => v.clone(),
+            &Input::Lattice { a, b, c, s, scale } => (0..numel as u64)
+                .map(|i| lattice(i, s, a, b, c, scale))
+                .collect(),
+        }
+    }
+}
+
+/// Sums over all values of a tensor, in f64.
+#[derive(Debug)]
+struct Sums {
+    sum: f64,
+    sum_sq: f64,
+    abs_sum: f64,
+}
+
+/// The expected values of a tensor after a step.
+#[derive(Debug)]
+enum Expected {
+    /// Every value, row-major.
+    Full(Vec<f64>),
+    /// Values at indices 0, every, 2 every, ..., the last value, and (after the final step)
+    /// sums over all values.
+    Sampled {
+        every: usize,
+        values: Vec<f64>,
+        last: f64,
+        sums: Option<Sums>,
+    },
+}
+
+/// One expected state entry: a step count, or a tensor.
+#[derive(Debug)]
+enum StateValue {
+    Time(u64),
+    Tensor(Expected),
+}
+
+/// Expected state of one parameter (`None`: the optimizer holds none for it).
+type StateEntry = Option<BTreeMap<String, StateValue>>;
+
+struct Step {
+    grads: Vec<Option<Input>>,
+    params: Vec<Expected>,
+    state: Option<Vec<StateEntry>>,
+}
 
 struct Case {
     name: String,
@@ -36,61 +120,239 @@ struct Case {
     config: serde_json::Map<String, Value>,
     lr: f64,
     wrapper: Option<WrapperConfig>,
+    is_f64: bool,
     shapes: Vec<Vec<usize>>,
-    init: Vec<Vec<f64>>,
-    grads: Vec<Vec<Option<Vec<f64>>>>,
-    expected: Vec<Vec<Vec<f64>>>,
+    init: Vec<Input>,
+    steps: Vec<Step>,
+    rectified_from_step: Option<usize>,
+    eps_sensitivity: Option<f64>,
 }
 
-fn floats(v: &Value) -> Vec<f64> {
+// ---------------------------------------------------------------------------------------
+// Loading, with every length checked
+// ---------------------------------------------------------------------------------------
+
+type Loaded<T> = Result<T, String>;
+
+fn get<'a>(v: &'a Value, key: &str) -> Loaded<&'a Value> {
+    v.get(key).ok_or_else(|| format!("no `{key}`"))
+}
+
+fn number(v: &Value, what: &str) -> Loaded<f64> {
+    v.as_f64()
+        .ok_or_else(|| format!("{what}: not a number: {v}"))
+}
+
+fn integer(v: &Value, what: &str) -> Loaded<u64> {
+    v.as_u64()
+        .ok_or_else(|| format!("{what}: not a non-negative integer: {v}"))
+}
+
+fn floats(v: &Value, what: &str) -> Loaded<Vec<f64>> {
     v.as_array()
-        .expect("array")
+        .ok_or_else(|| format!("{what}: not an array"))?
         .iter()
-        .map(|x| x.as_f64().expect("number"))
+        .map(|x| number(x, what))
         .collect()
 }
 
-fn load(path: &Path) -> (Case, bool) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let json: Value = serde_json::from_str(&text).unwrap();
-    let params = json["params"].as_array().unwrap();
-    let steps = json["steps"].as_array().unwrap();
-    let case = Case {
-        name: json["name"].as_str().unwrap().to_string(),
-        optimizer: json["optimizer"].as_str().unwrap().to_string(),
-        config: json["config"].as_object().unwrap().clone(),
-        lr: json["lr"].as_f64().unwrap(),
-        wrapper: wrapper(&json),
-        shapes: params
-            .iter()
-            .map(|p| {
-                p["shape"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|d| d.as_u64().unwrap() as usize)
-                    .collect()
-            })
-            .collect(),
-        init: params.iter().map(|p| floats(&p["init"])).collect(),
-        grads: steps
-            .iter()
-            .map(|s| {
-                s["grads"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|g| (!g.is_null()).then(|| floats(g)))
-                    .collect()
-            })
-            .collect(),
-        expected: steps
-            .iter()
-            .map(|s| s["params"].as_array().unwrap().iter().map(floats).collect())
-            .collect(),
+fn array<'a>(v: &'a Value, what: &str) -> Loaded<&'a Vec<Value>> {
+    v.as_array().ok_or_else(|| format!("{what}: not an array"))
+}
+
+fn input(v: &Value, numel: usize, what: &str) -> Loaded<Input> {
+    if let Some(l) = v.get("lattice") {
+        let int = |k: &str| integer(get(l, k)?, &format!("{what}: lattice {k}"));
+        return Ok(Input::Lattice {
+            a: int("a")?,
+            b: int("b")?,
+            c: int("c")?,
+            s: int("s")?,
+            scale: number(get(l, "scale")?, what)?,
+        });
+    }
+    let values = floats(v, what)?;
+    if values.len() != numel {
+        return Err(format!(
+            "{what}: {} values for {numel} elements",
+            values.len()
+        ));
+    }
+    Ok(Input::Values(values))
+}
+
+fn expected(v: &Value, numel: usize, what: &str) -> Loaded<Expected> {
+    if v.is_array() {
+        let values = floats(v, what)?;
+        if values.len() != numel {
+            return Err(format!(
+                "{what}: {} values for {numel} elements",
+                values.len()
+            ));
+        }
+        return Ok(Expected::Full(values));
+    }
+    let every = integer(get(v, "sample_every")?, what)? as usize;
+    let values = floats(get(v, "values")?, what)?;
+    let want = if every == 0 { 0 } else { numel.div_ceil(every) };
+    if every == 0 || values.len() != want {
+        return Err(format!(
+            "{what}: {} samples every {every} of {numel} elements, expected {want}",
+            values.len()
+        ));
+    }
+    let sums = match v.get("sum") {
+        None => None,
+        Some(sum) => Some(Sums {
+            sum: number(sum, what)?,
+            sum_sq: number(get(v, "sum_sq")?, what)?,
+            abs_sum: number(get(v, "abs_sum")?, what)?,
+        }),
     };
-    let is_f64 = json["dtype"].as_str() == Some("float64");
-    (case, is_f64)
+    Ok(Expected::Sampled {
+        every,
+        values,
+        last: number(get(v, "last")?, what)?,
+        sums,
+    })
+}
+
+/// A state tensor has the parameter's size, except TAdam's one-value weight sum.
+fn state_numel(name: &str, numel: usize) -> usize {
+    if name == "weight_sum" { 1 } else { numel }
+}
+
+fn state_entry(v: &Value, numel: usize, what: &str) -> Loaded<StateEntry> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let object = v
+        .as_object()
+        .ok_or_else(|| format!("{what}: neither null nor an object"))?;
+    let mut entry = BTreeMap::new();
+    for (name, value) in object {
+        let what = format!("{what} `{name}`");
+        let value = if name == "time" {
+            StateValue::Time(integer(value, &what)?)
+        } else {
+            StateValue::Tensor(expected(value, state_numel(name, numel), &what)?)
+        };
+        entry.insert(name.clone(), value);
+    }
+    Ok(Some(entry))
+}
+
+fn load(path: &Path, need_step_count: bool) -> Loaded<Case> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("unreadable: {e}"))?;
+    let json: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+    let params = array(get(&json, "params")?, "params")?;
+    let mut shapes = vec![];
+    let mut init = vec![];
+    for (j, p) in params.iter().enumerate() {
+        let shape: Vec<usize> = array(get(p, "shape")?, "shape")?
+            .iter()
+            .map(|d| integer(d, "shape").map(|d| d as usize))
+            .collect::<Loaded<_>>()?;
+        let numel = shape.iter().product();
+        init.push(input(
+            get(p, "init")?,
+            numel,
+            &format!("parameter {j} init"),
+        )?);
+        shapes.push(shape);
+    }
+    let numels: Vec<usize> = shapes.iter().map(|s| s.iter().product()).collect();
+    let count = |list: &[Value], what: &str| {
+        if list.len() == numels.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what}: {} entries for {} parameters",
+                list.len(),
+                numels.len()
+            ))
+        }
+    };
+    let raw_steps = array(get(&json, "steps")?, "steps")?;
+    match json.get("num_steps") {
+        Some(n) => {
+            let n = integer(n, "num_steps")? as usize;
+            if raw_steps.len() != n {
+                return Err(format!("{} steps, `num_steps` says {n}", raw_steps.len()));
+            }
+        }
+        None if need_step_count => return Err("no `num_steps`".into()),
+        None => {}
+    }
+    if raw_steps.is_empty() {
+        return Err("no steps".into());
+    }
+    let mut steps = vec![];
+    for (i, s) in raw_steps.iter().enumerate() {
+        let at = |what: &str, j: usize| format!("step {} {what} {j}", i + 1);
+        let grads = array(get(s, "grads")?, "grads")?;
+        count(grads, &format!("step {} grads", i + 1))?;
+        let expected_params = array(get(s, "params")?, "params")?;
+        count(expected_params, &format!("step {} params", i + 1))?;
+        let state = match s.get("state") {
+            None => None,
+            Some(st) => {
+                let st = array(st, "state")?;
+                count(st, &format!("step {} state", i + 1))?;
+                Some(
+                    st.iter()
+                        .enumerate()
+                        .map(|(j, e)| state_entry(e, numels[j], &at("state of parameter", j)))
+                        .collect::<Loaded<_>>()?,
+                )
+            }
+        };
+        steps.push(Step {
+            grads: grads
+                .iter()
+                .enumerate()
+                .map(|(j, g)| {
+                    (!g.is_null())
+                        .then(|| input(g, numels[j], &at("gradient", j)))
+                        .transpose()
+                })
+                .collect::<Loaded<_>>()?,
+            params: expected_params
+                .iter()
+                .enumerate()
+                .map(|(j, p)| expected(p, numels[j], &at("parameter", j)))
+                .collect::<Loaded<_>>()?,
+            state,
+        });
+    }
+    let text = |key: &str| {
+        get(&json, key)?
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("`{key}` is not a string"))
+    };
+    Ok(Case {
+        name: text("name")?,
+        optimizer: text("optimizer")?,
+        config: get(&json, "config")?
+            .as_object()
+            .ok_or("`config` is not an object")?
+            .clone(),
+        lr: number(get(&json, "lr")?, "lr")?,
+        wrapper: wrapper(&json),
+        is_f64: text("dtype")? == "float64",
+        shapes,
+        init,
+        steps,
+        rectified_from_step: json
+            .get("rectified_from_step")
+            .map(|v| integer(v, "rectified_from_step").map(|n| n as usize))
+            .transpose()?,
+        eps_sensitivity: json
+            .get("eps_sensitivity")
+            .map(|v| number(get(v, "max_rel_diff")?, "eps_sensitivity"))
+            .transpose()?,
+    })
 }
 
 /// The wrapper of a case, from holocron's keyword arguments.
@@ -121,10 +383,10 @@ fn config(case: &Case) -> AnyConfig {
     let get = |key: &str| case.config.get(key);
     let f = |key: &str| get(key).map(|v| v.as_f64().unwrap());
     let b = |key: &str| get(key).map(|v| v.as_bool().unwrap());
-    let betas = get("betas").map(floats);
+    let betas = get("betas").map(|v| floats(v, "betas").unwrap());
     let beta = |i: usize| betas.as_ref().map(|b| b[i]);
     let clip = get("scale_clip").map(|v| {
-        let v = floats(v);
+        let v = floats(v, "scale_clip").unwrap();
         (v[0], v[1])
     });
     for key in case.config.keys() {
@@ -240,122 +502,475 @@ fn config(case: &Case) -> AnyConfig {
     }
 }
 
-/// Replays a case and returns the largest relative error over all steps and values.
-struct Replay<'a>(&'a Case);
+// ---------------------------------------------------------------------------------------
+// Checks of the files' own claims
+// ---------------------------------------------------------------------------------------
 
-impl<B: AutodiffBackend> WithOptimizer<B, ParamSet<B>> for Replay<'_> {
-    type Output = f64;
+/// A RaLars case that says when it reaches RAdam's rectified branch: the configuration's
+/// rectification (`rho_t > 4`) must switch on exactly at that step, within the run.
+fn check_rectified(case: &Case, any: &AnyConfig) -> Result<(), String> {
+    let Some(first) = case.rectified_from_step else {
+        return Ok(());
+    };
+    let AnyConfig::RaLars(c) = any else {
+        return Err("`rectified_from_step` on a case that is not RaLars".into());
+    };
+    let rectification = Rectification { beta_2: c.beta_2 };
+    if first == 0 || first > case.steps.len() {
+        return Err(format!(
+            "rectified from step {first}, outside the case's {} steps",
+            case.steps.len()
+        ));
+    }
+    for t in 1..=first {
+        let rectified = rectification.factor(t).is_some();
+        if rectified != (t == first) {
+            return Err(format!(
+                "beta_2 = {}: step {t} is {} (the file says the branch starts at step {first})",
+                c.beta_2,
+                if rectified {
+                    "rectified"
+                } else {
+                    "not rectified"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
 
-    fn run<O: CheckedRecord<ParamSet<B>, B>>(self, mut optim: O) -> f64 {
-        let case = self.0;
-        let device = Default::default();
-        let specs: Vec<_> = case
-            .shapes
-            .iter()
-            .cloned()
-            .zip(case.init.iter().cloned())
-            .collect();
-        let (mut set, slots) = ParamSet::<B>::new(&specs, &device);
-        let mut worst = 0.0f64;
-        for (step, (grads, expected)) in case.grads.iter().zip(&case.expected).enumerate() {
-            let grads = gradients(&set, &slots, &case.shapes, grads, &device);
-            set = optim.step(case.lr, set, grads);
-            for (j, (slot, want)) in slots.iter().zip(expected).enumerate() {
-                let got = set.values(*slot);
-                assert_eq!(got.len(), want.len());
-                for (g, w) in got.iter().zip(want) {
-                    let err = (g - w).abs() / w.abs().max(1e-2);
-                    assert!(
-                        err.is_finite(),
-                        "{}: step {} parameter {j}: {g} vs {w}",
-                        case.name,
-                        step + 1
-                    );
-                    worst = worst.max(err);
+/// An epsilon-sensitive case records how far its trajectory moves without eps: far more
+/// than the f32 tolerance, or the case could not catch a misplaced eps.
+fn check_eps_sensitivity(case: &Case) -> Result<(), String> {
+    match case.eps_sensitivity {
+        Some(d) if d.is_nan() || d <= 100.0 * TOL_F32 => Err(format!(
+            "eps moves the case by only {d:e}, not more than {:e}",
+            100.0 * TOL_F32
+        )),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Replay
+// ---------------------------------------------------------------------------------------
+
+/// The largest errors of a replay, by kind, and where the largest of all is.
+#[derive(Default, Clone)]
+struct Worst {
+    params: f64,
+    state: f64,
+    sums: f64,
+    at: String,
+}
+
+impl Worst {
+    fn max(&self) -> f64 {
+        self.params.max(self.state).max(self.sums)
+    }
+
+    fn merge(&mut self, other: &Worst) {
+        if other.max() > self.max() {
+            self.at = other.at.clone();
+        }
+        self.params = self.params.max(other.params);
+        self.state = self.state.max(other.state);
+        self.sums = self.sums.max(other.sums);
+    }
+
+    fn record(&mut self, kind: Kind, err: f64, at: impl FnOnce() -> String) {
+        if err > self.max() {
+            self.at = at();
+        }
+        let slot = match kind {
+            Kind::Params => &mut self.params,
+            Kind::State => &mut self.state,
+            Kind::Sums => &mut self.sums,
+        };
+        *slot = slot.max(err);
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Params,
+    State,
+    Sums,
+}
+
+fn rel(got: f64, want: f64) -> f64 {
+    (got - want).abs() / want.abs().max(FLOOR)
+}
+
+/// Compares a tensor's values with their expectation; `Err` on a non-finite value or a
+/// size mismatch.
+fn compare(
+    worst: &mut Worst,
+    kind: Kind,
+    label: &dyn Fn() -> String,
+    got: &[f64],
+    want: &Expected,
+) -> Result<(), String> {
+    let mut one = |k: usize, g: f64, w: f64| {
+        let err = rel(g, w);
+        if !err.is_finite() {
+            return Err(format!("{}[{k}]: {g} vs {w}", label()));
+        }
+        worst.record(kind, err, || format!("{}[{k}]", label()));
+        Ok(())
+    };
+    match want {
+        Expected::Full(values) => {
+            if got.len() != values.len() {
+                return Err(format!(
+                    "{}: {} values, expected {}",
+                    label(),
+                    got.len(),
+                    values.len()
+                ));
+            }
+            for (k, (&g, &w)) in got.iter().zip(values).enumerate() {
+                one(k, g, w)?;
+            }
+        }
+        Expected::Sampled {
+            every,
+            values,
+            last,
+            sums,
+        } => {
+            let n = got.len();
+            if n == 0 || n.div_ceil(*every) != values.len() {
+                return Err(format!(
+                    "{}: {n} values for {} samples every {every}",
+                    label(),
+                    values.len()
+                ));
+            }
+            for (s, &w) in values.iter().enumerate() {
+                one(s * every, got[s * every], w)?;
+            }
+            one(n - 1, got[n - 1], *last)?;
+            if let Some(sums) = sums {
+                // Bounds implied by |ours - golden| <= tol max(|golden|, FLOOR) per value:
+                // |sum diff| <= tol (abs_sum + FLOOR n), |sum_sq diff| <= tol 2 (sum_sq + FLOOR abs_sum)
+                // (to first order); the errors reported are the left sides over these
+                // bounds without tol.
+                let sum: f64 = got.iter().sum();
+                let sum_sq: f64 = got.iter().map(|x| x * x).sum();
+                let e_sum = (sum - sums.sum).abs() / (sums.abs_sum + FLOOR * n as f64);
+                let e_sq = (sum_sq - sums.sum_sq).abs()
+                    / (2.0 * (sums.sum_sq + FLOOR * sums.abs_sum)).max(f64::MIN_POSITIVE);
+                for (what, e) in [("sum", e_sum), ("sum of squares", e_sq)] {
+                    if !e.is_finite() {
+                        return Err(format!("{}: {what} not finite", label()));
+                    }
+                    worst.record(Kind::Sums, e, || format!("{} {what}", label()));
                 }
             }
         }
-        worst
+    }
+    Ok(())
+}
+
+/// Compares one parameter's optimizer state after a step with the golden entry.
+fn compare_state(
+    worst: &mut Worst,
+    label: &dyn Fn() -> String,
+    got: Option<NamedValues>,
+    want: &StateEntry,
+) -> Result<(), String> {
+    let Some(want) = want else {
+        return match got {
+            None => Ok(()),
+            Some(got) => Err(format!(
+                "{}: the golden optimizer holds no state, ours holds {:?}",
+                label(),
+                got.keys().collect::<Vec<_>>()
+            )),
+        };
+    };
+    // `{}`: the optimizer holds nothing for this parameter (LARS without momentum keeps no
+    // state at all, Burn's SGD an empty one).
+    let got = got.unwrap_or_default();
+    let names = |keys: Vec<&String>| keys.into_iter().cloned().collect::<BTreeSet<_>>();
+    if names(got.keys().collect()) != names(want.keys().collect()) {
+        return Err(format!(
+            "{}: state {:?}, golden {:?}",
+            label(),
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>()
+        ));
+    }
+    for (name, value) in want {
+        let values = &got[name];
+        match value {
+            StateValue::Time(t) => {
+                if values.as_slice() != [*t as f64] {
+                    return Err(format!("{} time: {values:?}, golden {t}", label()));
+                }
+            }
+            StateValue::Tensor(expected) => compare(
+                worst,
+                Kind::State,
+                &|| format!("{} {name}", label()),
+                values,
+                expected,
+            )?,
+        }
+    }
+    Ok(())
+}
+
+/// Replays a case and returns its largest errors, or the first structural mismatch.
+struct Replay<'a>(&'a Case);
+
+impl<B: AutodiffBackend> WithReadableOptimizer<B, ParamSet<B>> for Replay<'_> {
+    type Output = Result<Worst, String>;
+
+    fn run<O>(self, mut optim: O) -> Result<Worst, String>
+    where
+        O: CheckedRecord<ParamSet<B>, B> + ReadStates<ParamSet<B>, B>,
+    {
+        let case = self.0;
+        let device = Default::default();
+        let numels: Vec<usize> = case.shapes.iter().map(|s| s.iter().product()).collect();
+        let specs: Vec<_> = case
+            .shapes
+            .iter()
+            .zip(&case.init)
+            .zip(&numels)
+            .map(|((shape, init), &n)| (shape.clone(), init.values(n)))
+            .collect();
+        let (mut set, slots) = ParamSet::<B>::new(&specs, &device);
+        let mut worst = Worst::default();
+        for (i, step) in case.steps.iter().enumerate() {
+            let grads: Vec<Option<Vec<f64>>> = step
+                .grads
+                .iter()
+                .zip(&numels)
+                .map(|(g, &n)| g.as_ref().map(|g| g.values(n)))
+                .collect();
+            let grads = gradients(&set, &slots, &case.shapes, &grads, &device);
+            set = optim.step(case.lr, set, grads);
+            for (j, (slot, want)) in slots.iter().zip(&step.params).enumerate() {
+                let label = || format!("step {} parameter {j}", i + 1);
+                compare(&mut worst, Kind::Params, &label, &set.values(*slot), want)?;
+            }
+            if let Some(states) = &step.state {
+                let record = optim.to_record();
+                for (j, (slot, want)) in slots.iter().zip(states).enumerate() {
+                    let got = O::param_state(&record, set.id(*slot), slot.rank);
+                    let label = || format!("step {} state of parameter {j}", i + 1);
+                    compare_state(&mut worst, &label, got, want)?;
+                }
+            }
+        }
+        Ok(worst)
     }
 }
 
 /// Replays an f64 case on the chosen backend's f64 variant; `None` where it has none.
 #[cfg(any(feature = "cuda", not(feature = "wgpu")))]
-fn replay_f64<J>(any: &AnyConfig, job: J) -> Option<f64>
+fn replay_f64<J>(any: &AnyConfig, job: J) -> Option<Result<Worst, String>>
 where
-    J: WithOptimizer<
+    J: WithReadableOptimizer<
             Autodiff<backend::Backend64>,
             ParamSet<Autodiff<backend::Backend64>>,
-            Output = f64,
+            Output = Result<Worst, String>,
         >,
 {
-    Some(any.with::<Autodiff<backend::Backend64>, _, _>(job))
+    Some(any.with_readable::<Autodiff<backend::Backend64>, _, _>(job))
 }
 
 #[cfg(not(any(feature = "cuda", not(feature = "wgpu"))))]
-fn replay_f64<J>(_: &AnyConfig, _: J) -> Option<f64> {
+fn replay_f64<J>(_: &AnyConfig, _: J) -> Option<Result<Worst, String>> {
     None
 }
 
-fn golden_dir() -> PathBuf {
-    std::env::var_os("HOLOCRON_GOLDEN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"))
+// ---------------------------------------------------------------------------------------
+// The golden directory
+// ---------------------------------------------------------------------------------------
+
+/// The golden directory, and whether `HOLOCRON_GOLDEN_DIR` chose it.
+fn golden_dir() -> (PathBuf, bool) {
+    match std::env::var_os("HOLOCRON_GOLDEN_DIR") {
+        Some(dir) => (PathBuf::from(dir), true),
+        None => (
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden"),
+            false,
+        ),
+    }
 }
 
-#[test]
-fn golden_trajectories() {
-    let dir = golden_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+/// The files to replay, with the case name `CASES` gives each (if any); problems with the
+/// list go to `failures`.
+fn golden_files(
+    dir: &Path,
+    overridden: bool,
+    failures: &mut Vec<String>,
+) -> Vec<(PathBuf, Option<String>)> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read golden directory {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no golden files in {}", dir.display());
+    found.sort();
+    let list = dir.join("CASES");
+    if !list.exists() {
+        assert!(
+            overridden,
+            "{} is missing: it lists every golden case",
+            list.display()
+        );
+        assert!(!found.is_empty(), "no golden files in {}", dir.display());
+        return found.into_iter().map(|p| (p, None)).collect();
+    }
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", list.display()));
+    let mut files = vec![];
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let name = words.next().unwrap().to_string();
+        let listed: Vec<&str> = words.collect();
+        for suffix in ["f32", "f64"] {
+            let file = format!("{name}.{suffix}.json");
+            if !listed.contains(&file.as_str()) {
+                failures.push(format!("CASES: {name} does not list {file}"));
+            }
+        }
+        for file in listed {
+            let path = dir.join(file);
+            if !path.exists() {
+                failures.push(format!("{file}: listed in CASES, missing"));
+            }
+            files.push((path, Some(name.clone())));
+        }
+    }
+    assert!(!files.is_empty(), "{} lists no case", list.display());
+    for path in found {
+        if !files.iter().any(|(p, _)| p == &path) {
+            if overridden {
+                files.push((path, None));
+            } else {
+                failures.push(format!("{}: not listed in CASES", path.display()));
+            }
+        }
+    }
+    files.retain(|(p, _)| p.exists());
+    files
+}
 
+/// A family of cases for the summary: the optimizer or wrapper, and which kind of case.
+fn family(name: &str) -> String {
+    let head = name.split('_').next().unwrap_or(name);
+    if name.ends_with("_large") {
+        format!("{head} (large)")
+    } else if name.ends_with("_eps_sensitive") {
+        format!("{head} (eps)")
+    } else {
+        head.to_string()
+    }
+}
+
+#[test]
+fn golden_trajectories() {
+    let (dir, overridden) = golden_dir();
     let mut failures = vec![];
+    let files = golden_files(&dir, overridden, &mut failures);
+
     let (mut passed, mut skipped) = (0, 0);
+    let mut families: BTreeMap<(String, &str), Worst> = BTreeMap::new();
     println!("backend: {}", backend::NAME);
     println!("golden directory: {}", dir.display());
-    for path in &files {
-        let (case, is_f64) = load(path);
+    for (path, listed_name) in &files {
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let case = match load(path, listed_name.is_some()) {
+            Ok(case) => case,
+            Err(e) => {
+                println!("FAIL {file}: {e}");
+                failures.push(format!("{file}: {e}"));
+                continue;
+            }
+        };
+        if let Some(name) = listed_name.as_ref().filter(|n| **n != case.name) {
+            failures.push(format!(
+                "{file}: holds case {}, CASES says {name}",
+                case.name
+            ));
+        }
+        let dtype = if case.is_f64 { "f64" } else { "f32" };
+        let checks = check_rectified(&case, &config(&case)).and(check_eps_sensitivity(&case));
+        if let Err(e) = checks {
+            println!("FAIL {file}: {e}");
+            failures.push(format!("{file}: {e}"));
+        }
         for fused in [true, false] {
             let step = if fused { ", fused" } else { ", composed" };
-            let label = format!(
-                "{} ({}{step})",
-                case.name,
-                if is_f64 { "f64" } else { "f32" }
-            );
+            let label = format!("{} ({dtype}{step})", case.name);
             let any = config(&case).with_fused(fused);
             let job = || Wrap {
                 wrapper: case.wrapper.clone().map(|w| w.with_fused(fused)),
                 job: Replay(&case),
             };
-            let (worst, tol) = if is_f64 {
+            let (result, tol) = if case.is_f64 {
                 match replay_f64(&any, job()) {
-                    Some(worst) => (worst, TOL_F64),
+                    Some(result) => (result, TOL_F64),
                     None => {
-                        println!("SKIP {label:56} the {} backend has no f64", backend::NAME);
+                        println!("SKIP {label:60} the {} backend has no f64", backend::NAME);
                         skipped += 1;
                         continue;
                     }
                 }
             } else {
-                (any.with::<Autodiff<backend::Backend>, _, _>(job()), TOL_F32)
+                let result = any.with_readable::<Autodiff<backend::Backend>, _, _>(job());
+                (result, TOL_F32)
             };
-            let verdict = if worst <= tol { "ok  " } else { "FAIL" };
-            println!("{verdict} {label:56} max rel error {worst:.3e} (tolerance {tol:.0e})");
-            if worst <= tol {
+            let worst = match result {
+                Ok(worst) => worst,
+                Err(e) => {
+                    println!("FAIL {label:60} {e}");
+                    failures.push(format!("{label}: {e}"));
+                    continue;
+                }
+            };
+            let ok = worst.max() <= tol;
+            println!(
+                "{} {label:60} params {:.2e}  state {:.2e}  sums {:.2e}  (tolerance {tol:.0e}; largest at {})",
+                if ok { "ok  " } else { "FAIL" },
+                worst.params,
+                worst.state,
+                worst.sums,
+                worst.at
+            );
+            let located = Worst {
+                at: format!("{label}: {}", worst.at),
+                ..worst.clone()
+            };
+            families
+                .entry((family(&case.name), dtype))
+                .or_default()
+                .merge(&located);
+            if ok {
                 passed += 1;
             } else {
-                failures.push(label);
+                failures.push(format!("{label}: over tolerance at {}", worst.at));
             }
         }
     }
+    println!("worst relative errors per family (both paths):");
+    for ((family, dtype), w) in &families {
+        println!(
+            "  {family:20} {dtype}  params {:.2e}  state {:.2e}  sums {:.2e}  ({})",
+            w.params, w.state, w.sums, w.at
+        );
+    }
     println!(
-        "golden: {passed} cases within tolerance, {} over, {skipped} skipped",
+        "golden: {passed} runs within tolerance, {} failures, {skipped} skipped",
         failures.len()
     );
-    assert!(failures.is_empty(), "over tolerance: {failures:?}");
+    assert!(failures.is_empty(), "golden failures: {failures:#?}");
 }

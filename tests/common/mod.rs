@@ -1,12 +1,17 @@
 //! Test support shared by the workspace test targets: every optimizer behind one enum, a
-//! module made of explicit parameter tensors of ranks 1 to 4, and helpers to step it with
-//! given gradients.
+//! module made of explicit parameter tensors of ranks 1 to 4, helpers to step it with
+//! given gradients, and readers of every optimizer's and wrapper's state by name.
 #![allow(dead_code)]
 
+use std::collections::BTreeMap;
+
 use burn::module::{AutodiffModule, Module, Param, ParamId};
-use burn::optim::{GradientsParams, SgdConfig};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::record::AdaptorRecord;
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig, SgdState, SimpleOptimizer};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Element, Tensor, TensorData};
+use holocron_optim::blocks::{AdamMomentsState, SecondMomentState};
 use holocron_optim::checkpoint::CheckedRecord;
 use holocron_optim::*;
 
@@ -194,13 +199,12 @@ impl<B: Backend> ParamSet<B> {
 
     /// The values of a parameter, row-major, as f64.
     pub fn values(&self, slot: Slot) -> Vec<f64> {
-        let data = match slot.rank {
-            1 => self.rank1[slot.index].val().into_data(),
-            2 => self.rank2[slot.index].val().into_data(),
-            3 => self.rank3[slot.index].val().into_data(),
-            _ => self.rank4[slot.index].val().into_data(),
-        };
-        data.convert::<f64>().to_vec::<f64>().unwrap()
+        match slot.rank {
+            1 => flat_values(&self.rank1[slot.index].val()),
+            2 => flat_values(&self.rank2[slot.index].val()),
+            3 => flat_values(&self.rank3[slot.index].val()),
+            _ => flat_values(&self.rank4[slot.index].val()),
+        }
     }
 }
 
@@ -341,5 +345,233 @@ pub fn flagged_case(name: &str) -> (AnyConfig, Option<WrapperConfig>) {
             Some(WrapperConfig::Scout(ScoutConfig::new().with_sync_period(4))),
         ),
         other => panic!("unknown case {other}"),
+    }
+}
+
+/// One parameter's optimizer state by this crate's state names (`moment_1`, `moment_2`,
+/// `max_moment_2`, `time`, ...; wrappers add `slow`), each flattened to `f64` values
+/// (`time` as one value). These are the names of the golden files' `state` entries.
+pub type NamedValues = BTreeMap<String, Vec<f64>>;
+
+/// The values of a tensor, row-major, as `f64`.
+pub fn flat_values<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Vec<f64> {
+    tensor
+        .clone()
+        .into_data()
+        .convert::<f64>()
+        .to_vec::<f64>()
+        .unwrap()
+}
+
+/// A [`SimpleOptimizer`] whose per-parameter state can be read by name.
+pub trait NamedState<B: Backend>: SimpleOptimizer<B> {
+    fn named<const D: usize>(state: Self::State<D>) -> NamedValues;
+}
+
+fn put<B: Backend, const D: usize>(out: &mut NamedValues, name: &str, tensor: &Tensor<B, D>) {
+    out.insert(name.to_string(), flat_values(tensor));
+}
+
+fn put_time(out: &mut NamedValues, time: usize) {
+    out.insert("time".to_string(), vec![time as f64]);
+}
+
+/// `moment_2` and, with AMSGrad, `max_moment_2`.
+fn put_second<B: Backend, const D: usize>(out: &mut NamedValues, second: &SecondMomentState<B, D>) {
+    put(out, "moment_2", &second.average);
+    if let Some(max) = &second.max_average {
+        put(out, "max_moment_2", max);
+    }
+}
+
+/// `time`, `moment_1`, `moment_2` and `max_moment_2` (AMSGrad only).
+fn adam_moments<B: Backend, const D: usize>(moments: &AdamMomentsState<B, D>) -> NamedValues {
+    let mut out = NamedValues::new();
+    put_time(&mut out, moments.time);
+    put(&mut out, "moment_1", &moments.moment_1);
+    put_second(&mut out, &moments.moment_2);
+    out
+}
+
+impl<B: Backend> NamedState<B> for Lars {
+    fn named<const D: usize>(state: LarsState<B, D>) -> NamedValues {
+        let mut out = NamedValues::new();
+        put(&mut out, "momentum.buffer", &state.momentum.buffer);
+        out
+    }
+}
+
+impl<B: Backend> NamedState<B> for Lamb {
+    fn named<const D: usize>(state: LambState<B, D>) -> NamedValues {
+        adam_moments(&state.moments)
+    }
+}
+
+impl<B: Backend> NamedState<B> for RaLars {
+    fn named<const D: usize>(state: RaLarsState<B, D>) -> NamedValues {
+        adam_moments(&state.moments)
+    }
+}
+
+impl<B: Backend> NamedState<B> for AdaBelief {
+    fn named<const D: usize>(state: AdaBeliefState<B, D>) -> NamedValues {
+        adam_moments(&state.moments)
+    }
+}
+
+impl<B: Backend> NamedState<B> for AdamP {
+    fn named<const D: usize>(state: AdamPState<B, D>) -> NamedValues {
+        adam_moments(&state.moments)
+    }
+}
+
+impl<B: Backend> NamedState<B> for AdEMAMix {
+    fn named<const D: usize>(state: AdEMAMixState<B, D>) -> NamedValues {
+        let mut out = adam_moments(&state.moments);
+        put(&mut out, "slow_moment", &state.slow_moment);
+        out
+    }
+}
+
+impl<B: Backend> NamedState<B> for TAdam {
+    fn named<const D: usize>(state: TAdamState<B, D>) -> NamedValues {
+        let mut out = NamedValues::new();
+        put_time(&mut out, state.time);
+        put(&mut out, "moment_1", &state.moment_1);
+        put_second(&mut out, &state.moment_2);
+        put(&mut out, "weight_sum", &state.weight_sum);
+        out
+    }
+}
+
+impl<B: Backend> NamedState<B> for Adan {
+    fn named<const D: usize>(state: AdanState<B, D>) -> NamedValues {
+        let mut out = NamedValues::new();
+        put_time(&mut out, state.time);
+        put(&mut out, "moment_1", &state.moment_1);
+        put(&mut out, "moment_diff", &state.moment_diff);
+        put(&mut out, "previous_grad", &state.previous_grad);
+        put_second(&mut out, &state.moment_2);
+        out
+    }
+}
+
+impl<B: Backend> NamedState<B> for Sgd<B> {
+    fn named<const D: usize>(state: SgdState<B, D>) -> NamedValues {
+        // Burn keeps its momentum buffer private; the golden cases use SGD without momentum.
+        assert!(
+            state.momentum.is_none(),
+            "the state of Burn's SGD with momentum cannot be read"
+        );
+        NamedValues::new()
+    }
+}
+
+/// An optimizer whose record can be read per parameter, by state name.
+pub trait ReadStates<M: AutodiffModule<B>, B: AutodiffBackend>: Optimizer<M, B> {
+    /// The state `record` holds for the parameter `id` of rank `rank`, `None` when it holds
+    /// none.
+    fn param_state(record: &Self::Record, id: ParamId, rank: usize) -> Option<NamedValues>;
+}
+
+impl<O, M, B> ReadStates<M, B> for OptimizerAdaptor<O, M, B>
+where
+    O: NamedState<B::InnerBackend>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn param_state(record: &Self::Record, id: ParamId, rank: usize) -> Option<NamedValues> {
+        let state: AdaptorRecord<O, B> = record.get(&id)?.clone();
+        Some(match rank {
+            1 => O::named(state.into_state::<1>()),
+            2 => O::named(state.into_state::<2>()),
+            3 => O::named(state.into_state::<3>()),
+            4 => O::named(state.into_state::<4>()),
+            _ => panic!("rank {rank} is not supported by the test parameter set"),
+        })
+    }
+}
+
+/// The inner optimizer's state plus the wrapper's slow weights, if it holds them.
+fn with_slow<B: Backend>(
+    inner: Option<NamedValues>,
+    slow: Option<&Tensor<B, 1>>,
+) -> Option<NamedValues> {
+    let Some(slow) = slow else { return inner };
+    let mut out = inner.unwrap_or_default();
+    put(&mut out, "slow", slow);
+    Some(out)
+}
+
+impl<O, M, B> ReadStates<M, B> for Lookahead<O, M, B>
+where
+    O: ReadStates<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn param_state(record: &Self::Record, id: ParamId, rank: usize) -> Option<NamedValues> {
+        with_slow(
+            O::param_state(&record.inner, id, rank),
+            record.slow_weights.get(&id),
+        )
+    }
+}
+
+impl<O, M, B> ReadStates<M, B> for Scout<O, M, B>
+where
+    O: ReadStates<M, B>,
+    M: AutodiffModule<B>,
+    B: AutodiffBackend,
+{
+    fn param_state(record: &Self::Record, id: ParamId, rank: usize) -> Option<NamedValues> {
+        with_slow(
+            O::param_state(&record.inner, id, rank),
+            record.slow_weights.get(&id),
+        )
+    }
+}
+
+/// Like [`WithOptimizer`], for jobs that also read the optimizer's state.
+pub trait WithReadableOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
+    type Output;
+    fn run<O: CheckedRecord<M, B> + ReadStates<M, B>>(self, optim: O) -> Self::Output;
+}
+
+impl AnyConfig {
+    /// Like [`AnyConfig::with`], for a job that reads the optimizer's state.
+    pub fn with_readable<B, M, J>(&self, job: J) -> J::Output
+    where
+        B: AutodiffBackend,
+        M: AutodiffModule<B>,
+        J: WithReadableOptimizer<B, M>,
+    {
+        match self {
+            AnyConfig::Lars(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Lamb(c) => job.run(c.init::<B, M>()),
+            AnyConfig::RaLars(c) => job.run(c.init::<B, M>()),
+            AnyConfig::TAdam(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdaBelief(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdamP(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Adan(c) => job.run(c.init::<B, M>()),
+            AnyConfig::AdEMAMix(c) => job.run(c.init::<B, M>()),
+            AnyConfig::Sgd => job.run(SgdConfig::new().init::<B, M>()),
+        }
+    }
+}
+
+impl<B, M, J> WithReadableOptimizer<B, M> for Wrap<J>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    J: WithReadableOptimizer<B, M>,
+{
+    type Output = J::Output;
+
+    fn run<O: CheckedRecord<M, B> + ReadStates<M, B>>(self, optim: O) -> J::Output {
+        match self.wrapper {
+            None => self.job.run(optim),
+            Some(WrapperConfig::Lookahead(c)) => self.job.run(c.init(optim)),
+            Some(WrapperConfig::Scout(c)) => self.job.run(c.init(optim)),
+        }
     }
 }

@@ -876,6 +876,22 @@ fn family(name: &str) -> String {
     }
 }
 
+/// That a replay ran on the path it is labelled with: with `fused`, every step of this
+/// crate's optimizers on the CPU loops or the kernels (the backends here all have a fused
+/// path for f32 and, where they have f64, for f64), else every one on the composed path.
+/// Burn's SGD (the inner optimizer of some wrapper cases) counts on neither.
+fn check_path(fused: bool, paths: StepPaths) -> Result<(), String> {
+    let fast = paths.cpu_loops + paths.kernels;
+    let wrong = if fused { paths.composed } else { fast };
+    if wrong > 0 {
+        let label = if fused { "fused" } else { "composed" };
+        return Err(format!(
+            "the {label} replay ran steps on another path: {paths:?}"
+        ));
+    }
+    Ok(())
+}
+
 #[test]
 fn golden_trajectories() {
     let (dir, overridden) = golden_dir();
@@ -916,6 +932,7 @@ fn golden_trajectories() {
                 wrapper: case.wrapper.clone().map(|w| w.with_fused(fused)),
                 job: Replay(&case),
             };
+            let before = step_paths();
             let (result, tol) = if case.is_f64 {
                 match replay_f64(&any, job()) {
                     Some(result) => (result, TOL_F64),
@@ -929,7 +946,10 @@ fn golden_trajectories() {
                 let result = any.with_readable::<Autodiff<backend::Backend>, _, _>(job());
                 (result, TOL_F32)
             };
-            let worst = match result {
+            let worst = match result.and_then(|worst| {
+                check_path(fused, step_paths().since(before))?;
+                Ok(worst)
+            }) {
                 Ok(worst) => worst,
                 Err(e) => {
                     println!("FAIL {label:60} {e}");

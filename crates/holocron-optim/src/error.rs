@@ -81,6 +81,20 @@ impl Checker {
         }
     }
 
+    /// [`Self::beta`] for each `(field, value)`.
+    pub(crate) fn betas(&self, fields: &[(&'static str, f64)]) -> Result<(), ConfigError> {
+        fields
+            .iter()
+            .try_for_each(|&(field, value)| self.beta(field, value))
+    }
+
+    /// [`Self::non_negative`] for each `(field, value)`.
+    pub(crate) fn non_negatives(&self, fields: &[(&'static str, f64)]) -> Result<(), ConfigError> {
+        fields
+            .iter()
+            .try_for_each(|&(field, value)| self.non_negative(field, value))
+    }
+
     /// `0 <= value <= 1`.
     pub(crate) fn unit(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
         if (0.0..=1.0).contains(&value) {

@@ -71,7 +71,7 @@
 
 pub mod blocks;
 pub mod checkpoint;
-mod error;
+pub(crate) mod error;
 mod execution;
 // Without the `ndarray` feature no backend reaches the fused kernels.
 #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]

@@ -160,6 +160,18 @@ pub struct AdamMomentsState<B: Backend, const D: usize> {
 }
 
 impl AdamMoments {
+    /// The moments with these coefficients.
+    pub fn new(beta_1: f64, beta_2: f64, amsgrad: bool, bias_correction: bool) -> Self {
+        Self {
+            beta_1,
+            second: SecondMoment {
+                beta: beta_2,
+                amsgrad,
+            },
+            bias_correction,
+        }
+    }
+
     /// Folds the gradient into both moments and advances the step count.
     pub fn update<B: Backend, const D: usize>(
         &self,

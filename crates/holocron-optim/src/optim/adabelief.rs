@@ -1,13 +1,11 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::backend::Backend;
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment};
-use crate::checkpoint::StateLayout;
-use crate::error::{Checker, ConfigError};
+use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay};
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
@@ -87,26 +85,10 @@ pub struct AdaBeliefState<B: Backend, const D: usize> {
 }
 
 impl AdaBeliefConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("AdaBeliefConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)
-    }
-
     fn build_unchecked(&self) -> AdaBelief {
         AdaBelief {
             execution: self.execution,
-            moments: AdamMoments {
-                beta_1: self.beta_1,
-                second: SecondMoment {
-                    beta: self.beta_2,
-                    amsgrad: self.amsgrad,
-                },
-                bias_correction: true,
-            },
+            moments: AdamMoments::new(self.beta_1, self.beta_2, self.amsgrad, true),
             epsilon: self.epsilon,
             decay: L2Decay {
                 weight_decay: self.weight_decay,
@@ -115,24 +97,22 @@ impl AdaBeliefConfig {
     }
 }
 
-config_entry_points!(AdaBeliefConfig, AdaBelief);
+config_entry_points!(AdaBeliefConfig, AdaBelief, validate: |check, config| {
+    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])
+});
 
-impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
-    type State<const D: usize> = AdaBeliefState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let amsgrad = self.moments.second.amsgrad;
+simple_optimizer! { AdaBelief, AdaBeliefState,
+    step: |optim, lr, tensor, grad, state| {
+        let amsgrad = optim.moments.second.amsgrad;
         let (pack, unpack) = AdamMomentsState::packing(amsgrad);
         let stepped = fused::element_step::<AdaBeliefRule, B, D, _>(
-            self.execution,
+            optim.execution,
             amsgrad,
-            |time| self.coefficients(lr, time),
+            |time| optim.coefficients(lr, time),
             tensor,
             grad,
             state.map(|s| s.moments),
@@ -145,30 +125,16 @@ impl<B: Backend> SimpleOptimizer<B> for AdaBelief {
             }
             Err(declined) => declined,
         };
-        let grad = self.decay.apply(grad, &tensor);
-        let moments = self.moments.update_belief(grad, moments, self.epsilon);
-        let update = self.moments.direction(&moments, self.epsilon);
+        let grad = optim.decay.apply(grad, &tensor);
+        let moments = optim.moments.update_belief(grad, moments, optim.epsilon);
+        let update = optim.moments.direction(&moments, optim.epsilon);
         (
             tensor.sub(update.mul_scalar(lr)),
             Some(AdaBeliefState { moments }),
         )
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdaBeliefState {
-            moments: state.moments.to_device(device),
-        }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for AdaBelief {
-    const NAME: &'static str = "AdaBelief";
-
-    fn state_shapes<const D: usize>(
-        state: &AdaBeliefState<B, D>,
-    ) -> Vec<(&'static str, Vec<usize>)> {
-        state.moments.shapes()
-    }
+    },
+    to_device: |state, device| AdaBeliefState { moments: state.moments.to_device(device) },
+    shapes: |state| state.moments.shapes(),
 }
 
 impl AdaBelief {

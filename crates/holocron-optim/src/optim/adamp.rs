@@ -1,15 +1,11 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::backend::Backend;
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
-use crate::blocks::{
-    AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection, SecondMoment,
-};
-use crate::checkpoint::StateLayout;
-use crate::error::{Checker, ConfigError};
+use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
@@ -94,27 +90,10 @@ pub struct AdamPState<B: Backend, const D: usize> {
 }
 
 impl AdamPConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("AdamPConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
-        check.positive("delta", self.delta)
-    }
-
     fn build_unchecked(&self) -> AdamP {
         AdamP {
             execution: self.execution,
-            moments: AdamMoments {
-                beta_1: self.beta_1,
-                second: SecondMoment {
-                    beta: self.beta_2,
-                    amsgrad: self.amsgrad,
-                },
-                bias_correction: true,
-            },
+            moments: AdamMoments::new(self.beta_1, self.beta_2, self.amsgrad, true),
             epsilon: self.epsilon,
             decay: L2Decay {
                 weight_decay: self.weight_decay,
@@ -127,25 +106,24 @@ impl AdamPConfig {
     }
 }
 
-config_entry_points!(AdamPConfig, AdamP);
+config_entry_points!(AdamPConfig, AdamP, validate: |check, config| {
+    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])?;
+    check.positive("delta", config.delta)
+});
 
-impl<B: Backend> SimpleOptimizer<B> for AdamP {
-    type State<const D: usize> = AdamPState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
-        let amsgrad = self.moments.second.amsgrad;
+simple_optimizer! { AdamP, AdamPState,
+    step: |optim, lr, tensor, grad, state| {
+        let amsgrad = optim.moments.second.amsgrad;
         let numel = tensor.shape().num_elements();
         let (pack, unpack) = AdamMomentsState::packing(amsgrad);
         let stepped = fused::two_pass_step::<AdamPRule, B, D, _>(
-            self.execution,
+            optim.execution,
             amsgrad,
-            |time| self.coefficients(lr, time, numel),
+            |time| optim.coefficients(lr, time, numel),
             tensor,
             grad,
             state.map(|s| s.moments),
@@ -158,29 +136,17 @@ impl<B: Backend> SimpleOptimizer<B> for AdamP {
             }
             Err(declined) => declined,
         };
-        let grad = self.decay.apply(grad, &tensor);
-        let moments = self.moments.update(grad.clone(), moments);
-        let update = self.moments.direction(&moments, self.epsilon);
-        let update = self.projection.apply(&tensor, &grad, update);
+        let grad = optim.decay.apply(grad, &tensor);
+        let moments = optim.moments.update(grad.clone(), moments);
+        let update = optim.moments.direction(&moments, optim.epsilon);
+        let update = optim.projection.apply(&tensor, &grad, update);
         (
             tensor.sub(update.mul_scalar(lr)),
             Some(AdamPState { moments }),
         )
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        AdamPState {
-            moments: state.moments.to_device(device),
-        }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for AdamP {
-    const NAME: &'static str = "AdamP";
-
-    fn state_shapes<const D: usize>(state: &AdamPState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
-        state.moments.shapes()
-    }
+    },
+    to_device: |state, device| AdamPState { moments: state.moments.to_device(device) },
+    shapes: |state| state.moments.shapes(),
 }
 
 impl AdamP {

@@ -1,13 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
-use crate::checkpoint::{StateLayout, tensor_shape};
-use crate::error::{Checker, ConfigError};
+use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
@@ -104,16 +103,6 @@ pub struct AdanState<B: Backend, const D: usize> {
 }
 
 impl AdanConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("AdanConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.beta("beta_3", self.beta_3)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)
-    }
-
     fn build_unchecked(&self) -> Adan {
         Adan {
             execution: self.execution,
@@ -131,27 +120,29 @@ impl AdanConfig {
     }
 }
 
-config_entry_points!(AdanConfig, Adan);
+config_entry_points!(AdanConfig, Adan, validate: |check, config| {
+    check.betas(&[
+        ("beta_1", config.beta_1),
+        ("beta_2", config.beta_2),
+        ("beta_3", config.beta_3),
+    ])?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])
+});
 
-impl<B: Backend> SimpleOptimizer<B> for Adan {
-    type State<const D: usize> = AdanState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { Adan, AdanState,
+    step: |optim, lr, tensor, grad, state| {
         let stepped = fused::element_step::<AdanRule, B, D, _>(
-            self.execution,
-            self.second.amsgrad,
-            |time| self.coefficients(lr, time),
+            optim.execution,
+            optim.second.amsgrad,
+            |time| optim.coefficients(lr, time),
             tensor,
             grad,
             state,
-            |state, grad| self.lanes(state, grad),
-            |time, lanes| Some(self.state(time, lanes)),
+            |state, grad| optim.lanes(state, grad),
+            |time, lanes| Some(optim.state(time, lanes)),
         );
         let (tensor, grad, state) = match stepped {
             Ok(stepped) => return stepped,
@@ -169,22 +160,22 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
             None => (0, None, grad.zeros_like(), None, grad.zeros_like()),
         };
         let time = time + 1;
-        let moment_1 = ema(moment_1, grad.clone(), self.beta_1);
-        let moment_diff = ema(Some(moment_diff), diff.clone(), self.beta_2);
-        let nesterov_grad = grad.clone().add(diff.mul_scalar(self.beta_2));
-        let moment_2 = self.second.update(moment_2, nesterov_grad.square(), 0.0);
+        let moment_1 = ema(moment_1, grad.clone(), optim.beta_1);
+        let moment_diff = ema(Some(moment_diff), diff.clone(), optim.beta_2);
+        let nesterov_grad = grad.clone().add(diff.mul_scalar(optim.beta_2));
+        let moment_2 = optim.second.update(moment_2, nesterov_grad.square(), 0.0);
 
         let numerator = moment_1
             .clone()
-            .div_scalar(bias_correction(self.beta_1, time))
+            .div_scalar(bias_correction(optim.beta_1, time))
             .add(
                 moment_diff
                     .clone()
-                    .mul_scalar(self.beta_2)
-                    .div_scalar(bias_correction(self.beta_2, time)),
+                    .mul_scalar(optim.beta_2)
+                    .div_scalar(bias_correction(optim.beta_2, time)),
             );
         let denominator =
-            moment_2.denominator(bias_correction(self.second.beta, time), self.epsilon);
+            moment_2.denominator(bias_correction(optim.second.beta, time), optim.epsilon);
         let tensor = tensor.sub(numerator.div(denominator).mul_scalar(lr));
         let state = AdanState {
             time,
@@ -193,10 +184,9 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
             moment_2,
             previous_grad: grad,
         };
-        (self.decay.apply(tensor, lr), Some(state))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+        (optim.decay.apply(tensor, lr), Some(state))
+    },
+    to_device: |state, device| {
         AdanState {
             time: state.time,
             moment_1: state.moment_1.to_device(device),
@@ -204,13 +194,8 @@ impl<B: Backend> SimpleOptimizer<B> for Adan {
             moment_2: state.moment_2.to_device(device),
             previous_grad: state.previous_grad.to_device(device),
         }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for Adan {
-    const NAME: &'static str = "Adan";
-
-    fn state_shapes<const D: usize>(state: &AdanState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+    },
+    shapes: |state| {
         {
             let mut shapes = vec![
                 ("moment_1", tensor_shape(&state.moment_1)),
@@ -220,7 +205,7 @@ impl<B: Backend> StateLayout<B> for Adan {
             shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
             shapes
         }
-    }
+    },
 }
 
 impl Adan {

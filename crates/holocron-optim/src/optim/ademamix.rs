@@ -1,13 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, ema};
-use crate::checkpoint::{StateLayout, tensor_shape};
-use crate::error::{Checker, ConfigError};
+use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ema};
+use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
@@ -92,28 +91,10 @@ pub struct AdEMAMixState<B: Backend, const D: usize> {
 }
 
 impl AdEMAMixConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("AdEMAMixConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.beta("beta_3", self.beta_3)?;
-        check.non_negative("alpha", self.alpha)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)
-    }
-
     fn build_unchecked(&self) -> AdEMAMix {
         AdEMAMix {
             execution: self.execution,
-            moments: AdamMoments {
-                beta_1: self.beta_1,
-                second: SecondMoment {
-                    beta: self.beta_2,
-                    amsgrad: false,
-                },
-                bias_correction: true,
-            },
+            moments: AdamMoments::new(self.beta_1, self.beta_2, false, true),
             beta_3: self.beta_3,
             alpha: self.alpha,
             epsilon: self.epsilon,
@@ -124,22 +105,25 @@ impl AdEMAMixConfig {
     }
 }
 
-config_entry_points!(AdEMAMixConfig, AdEMAMix);
+config_entry_points!(AdEMAMixConfig, AdEMAMix, validate: |check, config| {
+    check.betas(&[
+        ("beta_1", config.beta_1),
+        ("beta_2", config.beta_2),
+        ("beta_3", config.beta_3),
+    ])?;
+    check.non_negatives(&[
+        ("alpha", config.alpha),
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])
+});
 
-impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
-    type State<const D: usize> = AdEMAMixState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { AdEMAMix, AdEMAMixState,
+    step: |optim, lr, tensor, grad, state| {
         let stepped = fused::element_step::<AdEMAMixRule, B, D, _>(
-            self.execution,
+            optim.execution,
             false,
-            |time| self.coefficients(lr, time),
+            |time| optim.coefficients(lr, time),
             tensor,
             grad,
             state,
@@ -150,45 +134,37 @@ impl<B: Backend> SimpleOptimizer<B> for AdEMAMix {
             Ok(stepped) => return stepped,
             Err(declined) => declined,
         };
-        let grad = self.decay.apply(grad, &tensor);
+        let grad = optim.decay.apply(grad, &tensor);
         let (moments, slow_moment) = match state {
             Some(s) => (Some(s.moments), Some(s.slow_moment)),
             None => (None, None),
         };
-        let slow_moment = ema(slow_moment, grad.clone(), self.beta_3);
-        let moments = self.moments.update(grad, moments);
-        let numerator = self
+        let slow_moment = ema(slow_moment, grad.clone(), optim.beta_3);
+        let moments = optim.moments.update(grad, moments);
+        let numerator = optim
             .moments
             .first(&moments)
-            .add(slow_moment.clone().mul_scalar(self.alpha));
-        let update = numerator.div(self.moments.denominator(&moments, self.epsilon));
+            .add(slow_moment.clone().mul_scalar(optim.alpha));
+        let update = numerator.div(optim.moments.denominator(&moments, optim.epsilon));
         let state = AdEMAMixState {
             moments,
             slow_moment,
         };
         (tensor.sub(update.mul_scalar(lr)), Some(state))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+    },
+    to_device: |state, device| {
         AdEMAMixState {
             moments: state.moments.to_device(device),
             slow_moment: state.slow_moment.to_device(device),
         }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for AdEMAMix {
-    const NAME: &'static str = "AdEMAMix";
-
-    fn state_shapes<const D: usize>(
-        state: &AdEMAMixState<B, D>,
-    ) -> Vec<(&'static str, Vec<usize>)> {
+    },
+    shapes: |state| {
         {
             let mut shapes = state.moments.shapes();
             shapes.push(("slow_moment", tensor_shape(&state.slow_moment)));
             shapes
         }
-    }
+    },
 }
 
 impl AdEMAMix {

@@ -1,14 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::record::Record;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::backend::Backend;
 
-use super::config_entry_points;
 use super::trust::{Direction, TrustHyperparameters, TrustStep};
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
 use crate::blocks::AdamMomentsState;
-use crate::checkpoint::StateLayout;
-use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`Lamb`].
 ///
@@ -91,16 +89,6 @@ pub struct LambState<B: Backend, const D: usize> {
 }
 
 impl LambConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("LambConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
-        check.clip_range("scale_clip", self.scale_clip)
-    }
-
     fn build_unchecked(&self) -> Lamb {
         Lamb {
             step: TrustStep::new(TrustHyperparameters {
@@ -116,36 +104,23 @@ impl LambConfig {
     }
 }
 
-config_entry_points!(LambConfig, Lamb);
+config_entry_points!(LambConfig, Lamb, validate: |check, config| {
+    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])?;
+    check.clip_range("scale_clip", config.scale_clip)
+});
 
-impl<B: Backend> SimpleOptimizer<B> for Lamb {
-    type State<const D: usize> = LambState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { Lamb, LambState,
+    step: |optim, lr, tensor, grad, state| {
         let moments = state.map(|s| s.moments);
-        let (tensor, moments) = self
+        let (tensor, moments) = optim
             .step
             .step(lr, tensor, grad, moments, |_| Direction::ADAM);
         (tensor, Some(LambState { moments }))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        LambState {
-            moments: state.moments.to_device(device),
-        }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for Lamb {
-    const NAME: &'static str = "Lamb";
-
-    fn state_shapes<const D: usize>(state: &LambState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
-        state.moments.shapes()
-    }
+    },
+    to_device: |state, device| LambState { moments: state.moments.to_device(device) },
+    shapes: |state| state.moments.shapes(),
 }

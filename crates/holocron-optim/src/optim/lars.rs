@@ -1,13 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
-use crate::checkpoint::{StateLayout, tensor_shape};
-use crate::error::{Checker, ConfigError};
+use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
@@ -100,23 +99,6 @@ pub struct LarsState<B: Backend, const D: usize> {
 }
 
 impl LarsConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("LarsConfig");
-        check.non_negative("momentum", self.momentum)?;
-        check.unit("dampening", self.dampening)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
-        check.clip_range("scale_clip", self.scale_clip)?;
-        if self.nesterov && !(self.momentum > 0.0 && self.dampening == 0.0) {
-            return check.fail(
-                "nesterov",
-                (self.momentum, self.dampening),
-                "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
-            );
-        }
-        Ok(())
-    }
-
     fn build_unchecked(&self) -> Lars {
         Lars {
             execution: self.execution,
@@ -136,27 +118,32 @@ impl LarsConfig {
     }
 }
 
-config_entry_points!(LarsConfig, Lars);
+config_entry_points!(LarsConfig, Lars, validate: |check, config| {
+    check.non_negative("momentum", config.momentum)?;
+    check.unit("dampening", config.dampening)?;
+    check.non_negative("weight_decay", config.weight_decay)?;
+    check.clip_range("scale_clip", config.scale_clip)?;
+    if config.nesterov && !(config.momentum > 0.0 && config.dampening == 0.0) {
+        return check.fail(
+            "nesterov",
+            (config.momentum, config.dampening),
+            "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
+        );
+    }
+    Ok(())
+});
 
-impl<B: Backend> SimpleOptimizer<B> for Lars {
-    type State<const D: usize> = LarsState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { Lars, LarsState,
+    step: |optim, lr, tensor, grad, state| {
         let stepped = fused::two_pass_step::<LarsRule, B, D, _>(
-            self.execution,
-            self.momentum.momentum != 0.0,
-            |time| self.coefficients(lr, time),
+            optim.execution,
+            optim.momentum.momentum != 0.0,
+            |time| optim.coefficients(lr, time),
             tensor,
             grad,
             state,
             // LARS keeps no step count: 1 once the momentum buffer exists, else 0.
-            |state, grad| (usize::from(state.is_some()), self.lanes(state, grad)),
+            |state, grad| (usize::from(state.is_some()), optim.lanes(state, grad)),
             |_, lanes| Self::state(lanes),
         );
         let (tensor, grad, state) = match stepped {
@@ -165,27 +152,15 @@ impl<B: Backend> SimpleOptimizer<B> for Lars {
         };
         let param_norm = l2_norm(&tensor);
         let denominator =
-            l2_norm(&grad).add(param_norm.clone().mul_scalar(self.decay.weight_decay));
-        let gamma = self.trust.ratio(param_norm, denominator);
-        let direction = self.decay.apply(grad, &tensor).mul(broadcast(gamma));
-        let (direction, momentum) = self.momentum.apply(direction, state.map(|s| s.momentum));
+            l2_norm(&grad).add(param_norm.clone().mul_scalar(optim.decay.weight_decay));
+        let gamma = optim.trust.ratio(param_norm, denominator);
+        let direction = optim.decay.apply(grad, &tensor).mul(broadcast(gamma));
+        let (direction, momentum) = optim.momentum.apply(direction, state.map(|s| s.momentum));
         let tensor = tensor.sub(direction.mul_scalar(lr));
         (tensor, momentum.map(|momentum| LarsState { momentum }))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        LarsState {
-            momentum: state.momentum.to_device(device),
-        }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for Lars {
-    const NAME: &'static str = "Lars";
-
-    fn state_shapes<const D: usize>(state: &LarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
-        vec![("momentum.buffer", tensor_shape(&state.momentum.buffer))]
-    }
+    },
+    to_device: |state, device| LarsState { momentum: state.momentum.to_device(device) },
+    shapes: |state| vec![("momentum.buffer", tensor_shape(&state.momentum.buffer))],
 }
 
 impl Lars {

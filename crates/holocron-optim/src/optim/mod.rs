@@ -20,12 +20,20 @@ pub use lars::{Lars, LarsConfig, LarsState};
 pub use ralars::{RaLars, RaLarsConfig, RaLarsState};
 pub use tadam::{TAdam, TAdamConfig, TAdamState};
 
-/// Adds `validate`-backed `build`, `try_build`, `init` and `try_init` to a configuration,
-/// the same four entry points for every optimizer. The configuration provides
-/// `validate(&self) -> Result<(), ConfigError>` and `build_unchecked(&self) -> $optim`.
+/// Adds `validate` (from the checks given, on the `Checker` named after the configuration)
+/// and the `validate`-backed `build`, `try_build`, `init` and `try_init` to a
+/// configuration, the same entry points for every optimizer. The configuration provides
+/// `build_unchecked(&self) -> $optim`.
 macro_rules! config_entry_points {
-    ($config:ident, $optim:ident) => {
+    ($config:ident, $optim:ident, validate: |$check:ident, $this:ident| $validate:block) => {
         impl $config {
+            /// Checks every hyperparameter against its allowed range.
+            pub fn validate(&self) -> Result<(), $crate::ConfigError> {
+                let $check = $crate::error::Checker::new(stringify!($config));
+                let $this = self;
+                $validate
+            }
+
             #[doc = concat!("Builds the bare [`", stringify!($optim), "`] (a [`SimpleOptimizer`](burn::optim::SimpleOptimizer)).")]
             ///
             /// # Panics
@@ -77,3 +85,49 @@ macro_rules! config_entry_points {
     };
 }
 pub(crate) use config_entry_points;
+
+/// Implements Burn's [`SimpleOptimizer`](burn::optim::SimpleOptimizer) and this crate's
+/// [`StateLayout`](crate::checkpoint::StateLayout) for an optimizer from its step, the move
+/// of its state to a device, and the names and shapes of its state tensors, so that each
+/// optimizer's file holds only what is its own.
+macro_rules! simple_optimizer {
+    (
+        $optim:ident, $state:ident,
+        step: |$this:ident, $lr:ident, $tensor:ident, $grad:ident, $old:ident| $step:block,
+        to_device: |$moved:ident, $device:ident| $to_device:expr,
+        shapes: |$shaped:ident| $shapes:expr $(,)?
+    ) => {
+        impl<B: burn::tensor::backend::Backend> burn::optim::SimpleOptimizer<B> for $optim {
+            type State<const D: usize> = $state<B, D>;
+
+            fn step<const D: usize>(
+                &self,
+                $lr: burn::optim::LearningRate,
+                $tensor: burn::tensor::Tensor<B, D>,
+                $grad: burn::tensor::Tensor<B, D>,
+                $old: Option<Self::State<D>>,
+            ) -> (burn::tensor::Tensor<B, D>, Option<Self::State<D>>) {
+                let $this = self;
+                $step
+            }
+
+            fn to_device<const D: usize>(
+                $moved: Self::State<D>,
+                $device: &B::Device,
+            ) -> Self::State<D> {
+                $to_device
+            }
+        }
+
+        impl<B: burn::tensor::backend::Backend> $crate::checkpoint::StateLayout<B> for $optim {
+            const NAME: &'static str = stringify!($optim);
+
+            fn state_shapes<const D: usize>(
+                $shaped: &Self::State<D>,
+            ) -> Vec<(&'static str, Vec<usize>)> {
+                $shapes
+            }
+        }
+    };
+}
+pub(crate) use simple_optimizer;

@@ -1,14 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::record::Record;
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::backend::Backend;
 
-use super::config_entry_points;
 use super::trust::{Direction, TrustHyperparameters, TrustStep};
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{AdamMomentsState, Rectification};
-use crate::checkpoint::StateLayout;
-use crate::error::{Checker, ConfigError};
 
 /// Configuration of [`RaLars`].
 ///
@@ -93,16 +91,6 @@ pub struct RaLarsState<B: Backend, const D: usize> {
 }
 
 impl RaLarsConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("RaLarsConfig");
-        check.beta("beta_1", self.beta_1)?;
-        check.beta("beta_2", self.beta_2)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
-        check.clip_range("scale_clip", self.scale_clip)
-    }
-
     fn build_unchecked(&self) -> RaLars {
         RaLars {
             step: TrustStep::new(TrustHyperparameters {
@@ -122,29 +110,24 @@ impl RaLarsConfig {
     }
 }
 
-config_entry_points!(RaLarsConfig, RaLars);
+config_entry_points!(RaLarsConfig, RaLars, validate: |check, config| {
+    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])?;
+    check.clip_range("scale_clip", config.scale_clip)
+});
 
-impl<B: Backend> SimpleOptimizer<B> for RaLars {
-    type State<const D: usize> = RaLarsState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { RaLars, RaLarsState,
+    step: |optim, lr, tensor, grad, state| {
         let moments = state.map(|s| s.moments);
-        let direction = |time| self.direction_at(time);
-        let (tensor, moments) = self.step.step(lr, tensor, grad, moments, direction);
+        let direction = |time| optim.direction_at(time);
+        let (tensor, moments) = optim.step.step(lr, tensor, grad, moments, direction);
         (tensor, Some(RaLarsState { moments }))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
-        RaLarsState {
-            moments: state.moments.to_device(device),
-        }
-    }
+    },
+    to_device: |state, device| RaLarsState { moments: state.moments.to_device(device) },
+    shapes: |state| state.moments.shapes(),
 }
 
 impl RaLars {
@@ -161,13 +144,5 @@ impl RaLars {
                 factor: 1.0,
             },
         }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for RaLars {
-    const NAME: &'static str = "RaLars";
-
-    fn state_shapes<const D: usize>(state: &RaLarsState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
-        state.moments.shapes()
     }
 }

@@ -1,13 +1,12 @@
 use burn::config::Config;
-use burn::optim::{LearningRate, SimpleOptimizer, grad_clipping::GradientClippingConfig};
+use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::config_entry_points;
+use super::{config_entry_points, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
-use crate::checkpoint::{StateLayout, tensor_shape};
-use crate::error::{Checker, ConfigError};
+use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
@@ -99,22 +98,6 @@ pub struct TAdamState<B: Backend, const D: usize> {
 }
 
 impl TAdamConfig {
-    /// Checks every hyperparameter against its allowed range.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let check = Checker::new("TAdamConfig");
-        // W is multiplied by (2 beta_1 - 1) / beta_1, so beta_1 = 0 is refused as well.
-        if !(self.beta_1 > 0.0 && self.beta_1 < 1.0) {
-            check.fail("beta_1", self.beta_1, "a value in (0, 1)")?;
-        }
-        check.beta("beta_2", self.beta_2)?;
-        check.non_negative("epsilon", self.epsilon)?;
-        check.non_negative("weight_decay", self.weight_decay)?;
-        if let Some(dof) = self.dof {
-            check.positive("dof", dof)?;
-        }
-        Ok(())
-    }
-
     fn build_unchecked(&self) -> TAdam {
         TAdam {
             execution: self.execution,
@@ -132,43 +115,49 @@ impl TAdamConfig {
     }
 }
 
-config_entry_points!(TAdamConfig, TAdam);
+config_entry_points!(TAdamConfig, TAdam, validate: |check, config| {
+    // W is multiplied by (2 beta_1 - 1) / beta_1, so beta_1 = 0 is refused as well.
+    if !(config.beta_1 > 0.0 && config.beta_1 < 1.0) {
+        check.fail("beta_1", config.beta_1, "a value in (0, 1)")?;
+    }
+    check.beta("beta_2", config.beta_2)?;
+    check.non_negatives(&[
+        ("epsilon", config.epsilon),
+        ("weight_decay", config.weight_decay),
+    ])?;
+    if let Some(dof) = config.dof {
+        check.positive("dof", dof)?;
+    }
+    Ok(())
+});
 
-impl<B: Backend> SimpleOptimizer<B> for TAdam {
-    type State<const D: usize> = TAdamState<B, D>;
-
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<B, D>,
-        grad: Tensor<B, D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<B, D>, Option<Self::State<D>>) {
+simple_optimizer! { TAdam, TAdamState,
+    step: |optim, lr, tensor, grad, state| {
         let numel = tensor.shape().num_elements() as f64;
         let stepped = fused::two_pass_step::<TAdamRule, B, D, _>(
-            self.execution,
-            self.second.amsgrad,
-            |time| self.coefficients(lr, time, numel),
+            optim.execution,
+            optim.second.amsgrad,
+            |time| optim.coefficients(lr, time, numel),
             tensor,
             grad,
             state,
-            |state, grad| self.lanes(state, grad),
-            |time, lanes| Some(self.state(time, lanes)),
+            |state, grad| optim.lanes(state, grad),
+            |time, lanes| Some(optim.state(time, lanes)),
         );
         let (tensor, grad, state) = match stepped {
             Ok(stepped) => return stepped,
             Err(declined) => declined,
         };
-        let grad = self.decay.apply(grad, &tensor);
+        let grad = optim.decay.apply(grad, &tensor);
         let numel = tensor.shape().num_elements() as f64;
-        let dof = self.dof.unwrap_or(numel);
-        let (time, moment_1, moment_2, weight_sum) = self.unpack(state, &grad);
+        let dof = optim.dof.unwrap_or(numel);
+        let (time, moment_1, moment_2, weight_sum) = optim.unpack(state, &grad);
         let time = time + 1;
 
         // Weight of this gradient under the Student-t model fitted so far.
         let variance = match &moment_2 {
-            Some(v) => v.average.clone().add_scalar(self.epsilon),
-            None => grad.full_like(self.epsilon),
+            Some(v) => v.average.clone().add_scalar(optim.epsilon),
+            None => grad.full_like(optim.epsilon),
         };
         let distance = grad
             .clone()
@@ -186,13 +175,13 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
                     .div(broadcast(total)),
             );
         let weight_sum = weight_sum
-            .mul_scalar((2.0 * self.beta_1 - 1.0) / self.beta_1)
+            .mul_scalar((2.0 * optim.beta_1 - 1.0) / optim.beta_1)
             .add(weight);
-        let moment_2 = self.second.update(moment_2, grad.square(), 0.0);
+        let moment_2 = optim.second.update(moment_2, grad.square(), 0.0);
 
         let denominator =
-            moment_2.denominator(bias_correction(self.second.beta, time), self.epsilon);
-        let step_size = lr / bias_correction(self.beta_1, time);
+            moment_2.denominator(bias_correction(optim.second.beta, time), optim.epsilon);
+        let step_size = lr / bias_correction(optim.beta_1, time);
         let tensor = tensor.sub(moment_1.clone().div(denominator).mul_scalar(step_size));
         let state = TAdamState {
             time,
@@ -201,29 +190,23 @@ impl<B: Backend> SimpleOptimizer<B> for TAdam {
             weight_sum,
         };
         (tensor, Some(state))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &B::Device) -> Self::State<D> {
+    },
+    to_device: |state, device| {
         TAdamState {
             time: state.time,
             moment_1: state.moment_1.to_device(device),
             moment_2: state.moment_2.to_device(device),
             weight_sum: state.weight_sum.to_device(device),
         }
-    }
-}
-
-impl<B: Backend> StateLayout<B> for TAdam {
-    const NAME: &'static str = "TAdam";
-
-    fn state_shapes<const D: usize>(state: &TAdamState<B, D>) -> Vec<(&'static str, Vec<usize>)> {
+    },
+    shapes: |state| {
         {
             // `weight_sum` is one element whatever the parameter's shape.
             let mut shapes = vec![("moment_1", tensor_shape(&state.moment_1))];
             shapes.extend(state.moment_2.shapes("moment_2", "max_moment_2"));
             shapes
         }
-    }
+    },
 }
 
 /// A [`TAdamState`] in pieces: step count, `m`, `v` and `W`.

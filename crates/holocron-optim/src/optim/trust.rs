@@ -6,7 +6,7 @@ use burn::optim::LearningRate;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::Execution;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, SecondMoment, TrustRatio};
+use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, TrustRatio};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
@@ -51,14 +51,7 @@ impl TrustStep {
     /// The step of the given (validated) hyperparameters.
     pub fn new(h: TrustHyperparameters) -> Self {
         TrustStep {
-            moments: AdamMoments {
-                beta_1: h.beta_1,
-                second: SecondMoment {
-                    beta: h.beta_2,
-                    amsgrad: false,
-                },
-                bias_correction: h.bias_correction,
-            },
+            moments: AdamMoments::new(h.beta_1, h.beta_2, false, h.bias_correction),
             epsilon: h.epsilon,
             decay: L2Decay {
                 weight_decay: h.weight_decay,

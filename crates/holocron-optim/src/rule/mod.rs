@@ -25,13 +25,13 @@
 
 pub(crate) mod blocks;
 mod real;
-mod traits;
+pub(crate) mod traits;
 
 pub(crate) use real::Real;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub(crate) use traits::{CubeElementRule, CubeTwoPassRule};
 pub(crate) use traits::{
-    ElementRule, FusedElement, FusedTwoPass, TwoPassRule, element_rule, two_pass_rule,
+    ElementRule, FusedElement, FusedTwoPass, Rule, TwoPassRule, element_rule, two_pass_rule,
 };
 
 /// The functions a rule body calls besides arithmetic, in their CPU form (the CubeCL form

@@ -3,12 +3,10 @@
 
 use super::Real;
 
-/// A rule whose step is one pass over the elements (AdaBelief, AdEMAMix, Adan).
-///
-/// Its lanes are the parameter and the state tensors of the parameter's size, in the order
-/// of its cells struct; the last [`Self::OPTIONAL_LANES`] exist only when the rule's flag
-/// is set (AMSGrad's maximum).
-pub(crate) trait ElementRule: Send + Sync + 'static {
+/// What every rule has: its lanes (the parameter first, then the state tensors of the
+/// parameter's size, in the order of its cells struct; the last [`Self::OPTIONAL_LANES`]
+/// exist only when the rule's flag is set, e.g. AMSGrad's maximum) and its coefficients.
+pub(crate) trait Rule: Send + Sync + 'static {
     /// Lanes, the parameter included, with the flag unset.
     const LANES: usize;
     /// Lanes added by the flag.
@@ -28,6 +26,10 @@ pub(crate) trait ElementRule: Send + Sync + 'static {
     /// The coefficients in their array form, as a kernel reads them.
     #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
     fn to_vec(c: Self::Coefficients<f64>) -> Vec<f64>;
+}
+
+/// A [`Rule`] whose step is one pass over the elements (AdaBelief, AdEMAMix, Adan).
+pub(crate) trait ElementRule: Rule {
     /// Steps element `i` of the first `count` lanes with its gradient `g`.
     fn update<E: Real>(
         c: Self::Coefficients<E>,
@@ -39,35 +41,17 @@ pub(crate) trait ElementRule: Send + Sync + 'static {
     );
 }
 
-/// A rule that scales its step by whole-tensor sums (LARS, LAMB and RaLars, TAdam, AdamP):
-/// a summing pass (which may also advance the state), the scalars from the totals, once per
-/// tensor, then the update pass. Lanes as [`ElementRule`]; a rule that [`Self::CARRIES`]
-/// a scalar of state across steps (TAdam's weight sum) has it as one more lane, of one
-/// element, after the others.
-pub(crate) trait TwoPassRule: Send + Sync + 'static {
-    /// Lanes, the parameter included, with the flag unset.
-    const LANES: usize;
-    /// Lanes added by the flag.
-    const OPTIONAL_LANES: usize;
+/// A [`Rule`] that scales its step by whole-tensor sums (LARS, LAMB and RaLars, TAdam,
+/// AdamP): a summing pass (which may also advance the state), the scalars from the totals,
+/// once per tensor, then the update pass. A rule that [`Self::CARRIES`] a scalar of state
+/// across steps (TAdam's weight sum) has it as one more lane, of one element, after the
+/// others.
+pub(crate) trait TwoPassRule: Rule {
     /// Whether the rule keeps a one-element lane after the others.
     const CARRIES: bool;
-    /// The number of coefficients (the length of their array form).
-    #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
-    const COEFFICIENTS: usize;
-    /// The coefficients of one step.
-    type Coefficients<F: Real>: Copy + Send + Sync;
     /// What the update pass needs of the totals.
     type Scalars<F: Real>: Copy + Send + Sync;
 
-    /// The number of lanes of the parameter's size with the flag `flag`.
-    fn lanes(flag: bool) -> usize {
-        Self::LANES + if flag { Self::OPTIONAL_LANES } else { 0 }
-    }
-    /// The coefficients rounded to `E`.
-    fn cast<E: Real>(c: Self::Coefficients<f64>) -> Self::Coefficients<E>;
-    /// The coefficients in their array form, as a kernel reads them.
-    #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
-    fn to_vec(c: Self::Coefficients<f64>) -> Vec<f64>;
     /// The summing pass at element `i`: advances the cells where the rule does, and
     /// returns the element's terms of the (up to four) sums.
     fn sums<E: Real>(
@@ -152,15 +136,10 @@ pub(crate) use cube_traits::{CubeElementRule, CubeTwoPassRule};
 /// Implements [`ElementRule`] (and, with a GPU feature, `CubeElementRule`) for `$rule` from
 /// the phase `update(c, g, x) flags(flag) -> x` of the `dual!` modules `cpu` and `cube` in
 /// scope.
-macro_rules! element_rule {
-    ($rule:ident {
-        coefficients: $c:ident,
-        cells: $x:ident,
-        update: $update:ident,
-        lanes: $lanes:expr,
-        optional_lanes: $optional:expr $(,)?
-    }) => {
-        impl $crate::rule::ElementRule for $rule {
+/// `impl Rule` for a rule of coefficients `$c` (a struct of the `dual!` modules in scope).
+macro_rules! rule {
+    ($rule:ident, $c:ident, $lanes:expr, $optional:expr) => {
+        impl $crate::rule::Rule for $rule {
             const LANES: usize = $lanes;
             const OPTIONAL_LANES: usize = $optional;
             const COEFFICIENTS: usize = cpu::$c::<f64>::FIELDS;
@@ -173,7 +152,22 @@ macro_rules! element_rule {
             fn to_vec(c: cpu::$c<f64>) -> Vec<f64> {
                 c.to_vec()
             }
+        }
+    };
+}
+pub(crate) use rule;
 
+macro_rules! element_rule {
+    ($rule:ident {
+        coefficients: $c:ident,
+        cells: $x:ident,
+        update: $update:ident,
+        lanes: $lanes:expr,
+        optional_lanes: $optional:expr $(,)?
+    }) => {
+        $crate::rule::traits::rule!($rule, $c, $lanes, $optional);
+
+        impl $crate::rule::ElementRule for $rule {
             #[inline(always)]
             fn update<E: $crate::rule::Real>(
                 c: cpu::$c<E>,
@@ -233,21 +227,11 @@ macro_rules! two_pass_rule {
         $(, carries: $carried:ident)?
         $(, update_stores: $stores:expr)? $(,)?
     }) => {
+        $crate::rule::traits::rule!($rule, $c, $lanes, $optional);
+
         impl $crate::rule::TwoPassRule for $rule {
-            const LANES: usize = $lanes;
-            const OPTIONAL_LANES: usize = $optional;
             const CARRIES: bool = <[&str]>::len(&[$(stringify!($carried))?]) == 1;
-            const COEFFICIENTS: usize = cpu::$c::<f64>::FIELDS;
-            type Coefficients<F: $crate::rule::Real> = cpu::$c<F>;
             type Scalars<F: $crate::rule::Real> = cpu::$s<F>;
-
-            fn cast<E: $crate::rule::Real>(c: cpu::$c<f64>) -> cpu::$c<E> {
-                c.cast()
-            }
-
-            fn to_vec(c: cpu::$c<f64>) -> Vec<f64> {
-                c.to_vec()
-            }
 
             #[inline(always)]
             fn sums<E: $crate::rule::Real>(

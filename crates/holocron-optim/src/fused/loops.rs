@@ -4,17 +4,29 @@
 use super::{Kernel, Lanes, Real, sum_each};
 use crate::rule::{ElementRule, TwoPassRule};
 
+/// The most lanes a rule has (Adan with AMSGrad: the parameter and five state lanes).
+const MAX_LANES: usize = 6;
+
 /// The lanes of one chunk as the rules index them: the parameter first, then the state
-/// lanes, each cut to the chunk's `n` elements.
-fn rows<'a, E>(param: &'a mut [E], state: Vec<&'a mut [E]>, expected: usize) -> Vec<&'a mut [E]> {
-    assert_eq!(
-        state.len() + 1,
-        expected,
+/// lanes, each cut to the chunk's `n` elements, in a fixed-size array on the stack (the
+/// unused entries empty). Kept on the stack and cut to one length, the lanes let the
+/// compiler drop the bounds checks and vectorize the loop after inlining the rule; behind
+/// a heap `Vec` it reloads every lane's address at each element.
+fn rows<'a, E>(
+    param: &'a mut [E],
+    state: Vec<&'a mut [E]>,
+    expected: usize,
+) -> [&'a mut [E]; MAX_LANES] {
+    assert!(
+        state.len() + 1 == expected && expected <= MAX_LANES,
         "the rule takes {expected} lanes, the parameter included"
     );
-    let mut rows = Vec::with_capacity(expected);
-    rows.push(param);
-    rows.extend(state);
+    let n = param.len();
+    let mut rows: [&'a mut [E]; MAX_LANES] = Default::default();
+    for (row, lane) in rows[1..].iter_mut().zip(state) {
+        *row = &mut lane[..n];
+    }
+    rows[0] = param;
     rows
 }
 
@@ -31,10 +43,11 @@ impl<R: ElementRule> Kernel for Elementwise<R> {
 
     fn run<E: Real, const FLAG: bool>(&self, mut lanes: Lanes<'_, E>) {
         let c = R::cast::<E>(self.coefficients);
-        let count = R::lanes(FLAG);
         lanes.pass(|Lanes { param, grad, state }| {
             let n = param.len();
             let grad = &grad[..n];
+            // A constant of this instance (not captured), so that the lane tests fold away.
+            let count = R::lanes(FLAG);
             let mut rows = rows(param, state, count);
             for (i, &g) in grad.iter().enumerate() {
                 R::update(c, g, &mut rows, i, count, FLAG);
@@ -65,10 +78,11 @@ impl<R: TwoPassRule> Kernel for TwoPass<R> {
             None
         };
         let c = R::cast::<E>(self.coefficients);
-        let count = R::lanes(FLAG);
         let totals = lanes.pass(|Lanes { param, grad, state }| {
             let n = param.len();
             let grad = &grad[..n];
+            // A constant of this instance (not captured), so that the lane tests fold away.
+            let count = R::lanes(FLAG);
             let mut rows = rows(param, state, count);
             sum_each(n, |i| R::sums(c, grad[i], &mut rows, i, count, FLAG))
         });
@@ -81,6 +95,8 @@ impl<R: TwoPassRule> Kernel for TwoPass<R> {
         lanes.pass(|Lanes { param, grad, state }| {
             let n = param.len();
             let grad = &grad[..n];
+            // A constant of this instance (not captured), so that the lane tests fold away.
+            let count = R::lanes(FLAG);
             let mut rows = rows(param, state, count);
             for (i, &g) in grad.iter().enumerate() {
                 R::update(c, s, g, &mut rows, i, count, FLAG);

@@ -58,9 +58,9 @@ pub(crate) mod cpu_prelude {
     }
 }
 
-/// The index of `name` in `names`, at compile time: the position of a struct's field in
-/// its array form, shared by the host (which writes the array) and the kernels (which read
-/// it).
+/// The index of `name` in `names`: the position of a struct's field in its array form,
+/// shared by the host (which writes the array) and the kernels (which read it). Every
+/// caller evaluates it in a `const` context (a per-element search would dominate a step).
 pub(crate) const fn position(names: &[&str], name: &str) -> usize {
     let mut k = 0;
     while k < names.len() {
@@ -170,13 +170,13 @@ macro_rules! dual {
             /// From the array form (fields in declaration order).
             #[inline(always)]
             pub fn read(values: &[F]) -> Self {
-                Self { $($field: values[$crate::rule::field_index!($all, $field)],)+ }
+                Self { $($field: values[const { $crate::rule::field_index!($all, $field) }],)+ }
             }
 
             /// Into the array form.
             #[inline(always)]
             pub fn write(self, values: &mut [F]) {
-                $(values[$crate::rule::field_index!($all, $field)] = self.$field;)+
+                $(values[const { $crate::rule::field_index!($all, $field) }] = self.$field;)+
             }
 
             /// Element `i` of the first `count` lanes, one lane per field in declaration

@@ -24,14 +24,19 @@
 //! Hyperparameters are `f64`: the step's scalars are computed on the host in double
 //! precision, and every tensor operation stays on the device.
 //!
-//! On Burn's ndarray backend (this crate's default `ndarray` feature) every optimizer and
-//! wrapper runs a fused step: its buffers are updated in place in one or two
-//! multi-threaded passes, without parameter-sized temporaries. With the `wgpu` or `cuda`
-//! feature, every optimizer and wrapper sync launches CubeCL kernels of its own on those
-//! backends, in `f32`, with or without Burn's operation fusion (`Fusion<CubeBackend>`,
-//! which Burn's default features build).
-//! `fused = false` in a configuration, or any other case, runs Burn's composed tensor
-//! operations; both compute the same update.
+//! Each optimizer's update rule is written once and runs three ways, chosen by the
+//! configuration's [`Execution`] (default [`Execution::Auto`]):
+//!
+//! - on Burn's ndarray backend (this crate's default `ndarray` feature), a fused step: the
+//!   buffers are updated in place in one or two multi-threaded passes, without
+//!   parameter-sized temporaries;
+//! - with the `wgpu` or `cuda` feature, CubeCL kernels of this crate, in `f32`, with or
+//!   without Burn's operation fusion (`Fusion<CubeBackend>`, which Burn's default features
+//!   build); `Auto` uses them on WGPU, and on CUDA only with [`Execution::Fused`] until
+//!   this project's tests have run them on an NVIDIA GPU;
+//! - Burn's composed tensor operations everywhere else, and with [`Execution::Composed`].
+//!
+//! All compute the same update; [`step_paths`] tells which path steps took.
 //!
 //! # Example
 //!

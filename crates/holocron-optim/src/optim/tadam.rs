@@ -149,7 +149,6 @@ simple_optimizer! { TAdam, TAdamState,
             Err(declined) => declined,
         };
         let grad = optim.decay.apply(grad, &tensor);
-        let numel = tensor.shape().num_elements() as f64;
         let dof = optim.dof.unwrap_or(numel);
         let (time, moment_1, moment_2, weight_sum) = optim.unpack(state, &grad);
         let time = time + 1;

@@ -430,7 +430,7 @@ impl WithOptimizer<B, ParamSet<B>> for RoundTrip<'_> {
 #[case::tadam_beta_2(AnyConfig::TAdam(TAdamConfig::new().with_beta_2(1.0)), "TAdamConfig.beta_2 = 1.0: expected a value in [0, 1)")]
 #[case::tadam_epsilon(AnyConfig::TAdam(TAdamConfig::new().with_epsilon(-1.0)), "TAdamConfig.epsilon = -1.0: expected a finite value >= 0")]
 #[case::tadam_weight_decay(AnyConfig::TAdam(TAdamConfig::new().with_weight_decay(-1.0)), "TAdamConfig.weight_decay = -1.0: expected a finite value >= 0")]
-#[case::tadam_dof(AnyConfig::TAdam(TAdamConfig::new().with_dof(Some(0.0))), "TAdamConfig.dof = 0.0: expected a finite value > 0")]
+#[case::tadam_dof(AnyConfig::TAdam(TAdamConfig::new().with_dof(Some(0.0))), "TAdamConfig.dof = Some(0.0): expected None or a finite value > 0")]
 #[case::adabelief_beta_1(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_beta_1(-0.5)), "AdaBeliefConfig.beta_1 = -0.5: expected a value in [0, 1)")]
 #[case::adabelief_beta_2(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_beta_2(1.0)), "AdaBeliefConfig.beta_2 = 1.0: expected a value in [0, 1)")]
 #[case::adabelief_epsilon(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_epsilon(-1.0)), "AdaBeliefConfig.epsilon = -1.0: expected a finite value >= 0")]

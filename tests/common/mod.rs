@@ -403,25 +403,25 @@ impl<B: Backend> NamedState<B> for Lars {
 
 impl<B: Backend> NamedState<B> for Lamb {
     fn named<const D: usize>(state: LambState<B, D>) -> NamedValues {
-        adam_moments(&state.moments)
+        adam_moments(&state)
     }
 }
 
 impl<B: Backend> NamedState<B> for RaLars {
     fn named<const D: usize>(state: RaLarsState<B, D>) -> NamedValues {
-        adam_moments(&state.moments)
+        adam_moments(&state)
     }
 }
 
 impl<B: Backend> NamedState<B> for AdaBelief {
     fn named<const D: usize>(state: AdaBeliefState<B, D>) -> NamedValues {
-        adam_moments(&state.moments)
+        adam_moments(&state)
     }
 }
 
 impl<B: Backend> NamedState<B> for AdamP {
     fn named<const D: usize>(state: AdamPState<B, D>) -> NamedValues {
-        adam_moments(&state.moments)
+        adam_moments(&state)
     }
 }
 

@@ -30,7 +30,35 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Range checks shared by every configuration. `!(x >= 0)` style comparisons also refuse NaN.
+/// The allowed range of each check of [`Checker`], in words: the error message and the
+/// configurations' field docs read the same text.
+macro_rules! expected {
+    (non_negative) => {
+        "a finite value >= 0"
+    };
+    (positive) => {
+        "a finite value > 0"
+    };
+    (optional_positive) => {
+        "None or a finite value > 0"
+    };
+    (beta) => {
+        "a value in [0, 1)"
+    };
+    (open_unit) => {
+        "a value in (0, 1)"
+    };
+    (unit) => {
+        "a value in [0, 1]"
+    };
+    (clip_range) => {
+        "(lo, hi) with 0 <= lo <= hi < inf"
+    };
+}
+pub(crate) use expected;
+
+/// Range checks shared by every configuration, one per word of [`expected!`]. Comparisons
+/// are written so that NaN is refused.
 pub(crate) struct Checker {
     config: &'static str,
 }
@@ -54,54 +82,59 @@ impl Checker {
         })
     }
 
-    /// `0 <= value < inf`.
-    pub(crate) fn non_negative(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
-        if value >= 0.0 && value.is_finite() {
+    /// `Ok` when `within`, else the error for `value` and the range `expected`.
+    fn require(
+        &self,
+        field: &'static str,
+        value: impl fmt::Debug,
+        within: bool,
+        expected: &'static str,
+    ) -> Result<(), ConfigError> {
+        if within {
             Ok(())
         } else {
-            self.fail(field, value, "a finite value >= 0")
+            self.fail(field, value, expected)
         }
+    }
+
+    /// `0 <= value < inf`.
+    pub(crate) fn non_negative(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
+        let within = value >= 0.0 && value.is_finite();
+        self.require(field, value, within, expected!(non_negative))
     }
 
     /// `0 < value < inf`.
     pub(crate) fn positive(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
-        if value > 0.0 && value.is_finite() {
-            Ok(())
-        } else {
-            self.fail(field, value, "a finite value > 0")
-        }
+        let within = value > 0.0 && value.is_finite();
+        self.require(field, value, within, expected!(positive))
+    }
+
+    /// `None`, or `0 < value < inf`.
+    pub(crate) fn optional_positive(
+        &self,
+        field: &'static str,
+        value: Option<f64>,
+    ) -> Result<(), ConfigError> {
+        let within = value.is_none_or(|value| value > 0.0 && value.is_finite());
+        self.require(field, value, within, expected!(optional_positive))
     }
 
     /// `0 <= value < 1`, the range of an exponential-average coefficient.
     pub(crate) fn beta(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
-        if (0.0..1.0).contains(&value) {
-            Ok(())
-        } else {
-            self.fail(field, value, "a value in [0, 1)")
-        }
+        let within = (0.0..1.0).contains(&value);
+        self.require(field, value, within, expected!(beta))
     }
 
-    /// [`Self::beta`] for each `(field, value)`.
-    pub(crate) fn betas(&self, fields: &[(&'static str, f64)]) -> Result<(), ConfigError> {
-        fields
-            .iter()
-            .try_for_each(|&(field, value)| self.beta(field, value))
-    }
-
-    /// [`Self::non_negative`] for each `(field, value)`.
-    pub(crate) fn non_negatives(&self, fields: &[(&'static str, f64)]) -> Result<(), ConfigError> {
-        fields
-            .iter()
-            .try_for_each(|&(field, value)| self.non_negative(field, value))
+    /// `0 < value < 1`.
+    pub(crate) fn open_unit(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
+        let within = value > 0.0 && value < 1.0;
+        self.require(field, value, within, expected!(open_unit))
     }
 
     /// `0 <= value <= 1`.
     pub(crate) fn unit(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
-        if (0.0..=1.0).contains(&value) {
-            Ok(())
-        } else {
-            self.fail(field, value, "a value in [0, 1]")
-        }
+        let within = (0.0..=1.0).contains(&value);
+        self.require(field, value, within, expected!(unit))
     }
 
     /// A `(lo, hi)` clip range with `0 <= lo <= hi < inf`.
@@ -110,10 +143,7 @@ impl Checker {
         field: &'static str,
         (lo, hi): (f64, f64),
     ) -> Result<(), ConfigError> {
-        if lo >= 0.0 && lo <= hi && hi.is_finite() {
-            Ok(())
-        } else {
-            self.fail(field, (lo, hi), "(lo, hi) with 0 <= lo <= hi < inf")
-        }
+        let within = lo >= 0.0 && lo <= hi && hi.is_finite();
+        self.require(field, (lo, hi), within, expected!(clip_range))
     }
 }

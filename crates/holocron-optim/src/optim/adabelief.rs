@@ -1,56 +1,44 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
-use burn::record::Record;
-use burn::tensor::backend::Backend;
+use burn::optim::LearningRate;
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay};
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
-/// Configuration of [`AdaBelief`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `amsgrad` | `amsgrad` | false |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::AdaBeliefConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = AdaBeliefConfig::new().with_amsgrad(true).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct AdaBeliefConfig {
-    /// Coefficient of the first moment (`[0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the belief (second) moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Added to the belief every step and to the denominator (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Whether the denominator uses the running maximum of the belief (AMSGrad).
-    #[config(default = false)]
-    pub amsgrad: bool,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`AdaBelief`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `amsgrad` | `amsgrad` | false |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::AdaBeliefConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = AdaBeliefConfig::new().with_amsgrad(true).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct AdaBeliefConfig for AdaBelief {
+        /// Coefficient of the first moment.
+        beta_1: f64 = 0.9 => beta,
+        /// Coefficient of the belief (second) moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Added to the belief every step and to the denominator.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// L2 weight decay `lambda`, added to the gradient.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Whether the denominator uses the running maximum of the belief (AMSGrad).
+        amsgrad: bool = false,
+    }
 }
 
 /// AdaBelief, from ["AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
@@ -77,12 +65,8 @@ pub struct AdaBelief {
     execution: Execution,
 }
 
-/// State of [`AdaBelief`].
-#[derive(Record, Clone, Debug)]
-pub struct AdaBeliefState<B: Backend, const D: usize> {
-    /// Step count, first moment and belief.
-    pub moments: AdamMomentsState<B, D>,
-}
+/// State of [`AdaBelief`]: step count, first moment and belief (in the second moment's place).
+pub type AdaBeliefState<B, const D: usize> = AdamMomentsState<B, D>;
 
 impl AdaBeliefConfig {
     fn build_unchecked(&self) -> AdaBelief {
@@ -97,14 +81,6 @@ impl AdaBeliefConfig {
     }
 }
 
-config_entry_points!(AdaBeliefConfig, AdaBelief, validate: |check, config| {
-    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])
-});
-
 simple_optimizer! { AdaBelief, AdaBeliefState,
     step: |optim, lr, tensor, grad, state| {
         let amsgrad = optim.moments.second.amsgrad;
@@ -115,13 +91,13 @@ simple_optimizer! { AdaBelief, AdaBeliefState,
             |time| optim.coefficients(lr, time),
             tensor,
             grad,
-            state.map(|s| s.moments),
+            state,
             pack,
             unpack,
         );
         let (tensor, grad, moments) = match stepped {
             Ok((tensor, moments)) => {
-                return (tensor, moments.map(|moments| AdaBeliefState { moments }));
+                return (tensor, moments);
             }
             Err(declined) => declined,
         };
@@ -130,11 +106,11 @@ simple_optimizer! { AdaBelief, AdaBeliefState,
         let update = optim.moments.direction(&moments, optim.epsilon);
         (
             tensor.sub(update.mul_scalar(lr)),
-            Some(AdaBeliefState { moments }),
+            Some(moments),
         )
     },
-    to_device: |state, device| AdaBeliefState { moments: state.moments.to_device(device) },
-    shapes: |state| state.moments.shapes(),
+    to_device: |state, device| state.to_device(device),
+    shapes: |state| state.shapes(),
 }
 
 impl AdaBelief {

@@ -1,60 +1,47 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
-use burn::record::Record;
-use burn::tensor::backend::Backend;
+use burn::optim::LearningRate;
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
-/// Configuration of [`AdamP`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `amsgrad` | `amsgrad` | false |
-/// | `delta` | `delta` | 0.1 |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::AdamPConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = AdamPConfig::new().with_delta(0.5).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct AdamPConfig {
-    /// Coefficient of the first moment (`[0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Added to the denominator and to `‖p‖` in the projection (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Whether the denominator uses the running maximum of `v` (AMSGrad).
-    #[config(default = false)]
-    pub amsgrad: bool,
-    /// Cosine threshold of the projection, divided by `sqrt(numel)` (`> 0`).
-    #[config(default = 0.1)]
-    pub delta: f64,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`AdamP`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `amsgrad` | `amsgrad` | false |
+    /// | `delta` | `delta` | 0.1 |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::AdamPConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = AdamPConfig::new().with_delta(0.5).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct AdamPConfig for AdamP {
+        /// Coefficient of the first moment.
+        beta_1: f64 = 0.9 => beta,
+        /// Coefficient of the second moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Added to the denominator and to `‖p‖` in the projection.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// L2 weight decay `lambda`, added to the gradient.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Whether the denominator uses the running maximum of `v` (AMSGrad).
+        amsgrad: bool = false,
+        /// Cosine threshold of the projection, divided by `sqrt(numel)`.
+        delta: f64 = 0.1 => positive,
+    }
 }
 
 /// AdamP, from ["AdamP: Slowing Down the Slowdown for Momentum Optimizers on Scale-invariant
@@ -82,12 +69,8 @@ pub struct AdamP {
     execution: Execution,
 }
 
-/// State of [`AdamP`].
-#[derive(Record, Clone, Debug)]
-pub struct AdamPState<B: Backend, const D: usize> {
-    /// Step count and Adam moments.
-    pub moments: AdamMomentsState<B, D>,
-}
+/// State of [`AdamP`]: step count and Adam moments.
+pub type AdamPState<B, const D: usize> = AdamMomentsState<B, D>;
 
 impl AdamPConfig {
     fn build_unchecked(&self) -> AdamP {
@@ -106,15 +89,6 @@ impl AdamPConfig {
     }
 }
 
-config_entry_points!(AdamPConfig, AdamP, validate: |check, config| {
-    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])?;
-    check.positive("delta", config.delta)
-});
-
 simple_optimizer! { AdamP, AdamPState,
     step: |optim, lr, tensor, grad, state| {
         let amsgrad = optim.moments.second.amsgrad;
@@ -126,13 +100,13 @@ simple_optimizer! { AdamP, AdamPState,
             |time| optim.coefficients(lr, time, numel),
             tensor,
             grad,
-            state.map(|s| s.moments),
+            state,
             pack,
             unpack,
         );
         let (tensor, grad, moments) = match stepped {
             Ok((tensor, moments)) => {
-                return (tensor, moments.map(|moments| AdamPState { moments }));
+                return (tensor, moments);
             }
             Err(declined) => declined,
         };
@@ -142,11 +116,11 @@ simple_optimizer! { AdamP, AdamPState,
         let update = optim.projection.apply(&tensor, &grad, update);
         (
             tensor.sub(update.mul_scalar(lr)),
-            Some(AdamPState { moments }),
+            Some(moments),
         )
     },
-    to_device: |state, device| AdamPState { moments: state.moments.to_device(device) },
-    shapes: |state| state.moments.shapes(),
+    to_device: |state, device| state.to_device(device),
+    shapes: |state| state.shapes(),
 }
 
 impl AdamP {

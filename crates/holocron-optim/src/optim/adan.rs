@@ -1,60 +1,49 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
+use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
-/// Configuration of [`Adan`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2`, `beta_3` | 0.98, 0.92, 0.99 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `amsgrad` | `amsgrad` | false |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::AdanConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = AdanConfig::new().with_weight_decay(2e-2).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct AdanConfig {
-    /// Coefficient of the gradient average (`[0, 1)`).
-    #[config(default = 0.98)]
-    pub beta_1: f64,
-    /// Coefficient of the gradient-difference average (`[0, 1)`).
-    #[config(default = 0.92)]
-    pub beta_2: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.99)]
-    pub beta_3: f64,
-    /// Added to the denominator (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// Proximal weight decay `lambda`: `p <- p / (1 + lr lambda)` after the step (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Whether the denominator uses the running maximum of `n` (AMSGrad).
-    #[config(default = false)]
-    pub amsgrad: bool,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`Adan`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2`, `beta_3` | 0.98, 0.92, 0.99 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `amsgrad` | `amsgrad` | false |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::AdanConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = AdanConfig::new().with_weight_decay(2e-2).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct AdanConfig for Adan {
+        /// Coefficient of the gradient average.
+        beta_1: f64 = 0.98 => beta,
+        /// Coefficient of the gradient-difference average.
+        beta_2: f64 = 0.92 => beta,
+        /// Coefficient of the second moment.
+        beta_3: f64 = 0.99 => beta,
+        /// Added to the denominator.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// Proximal weight decay `lambda`: `p <- p / (1 + lr lambda)` after the step.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Whether the denominator uses the running maximum of `n` (AMSGrad).
+        amsgrad: bool = false,
+    }
 }
 
 /// Adan, from ["Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
@@ -119,18 +108,6 @@ impl AdanConfig {
         }
     }
 }
-
-config_entry_points!(AdanConfig, Adan, validate: |check, config| {
-    check.betas(&[
-        ("beta_1", config.beta_1),
-        ("beta_2", config.beta_2),
-        ("beta_3", config.beta_3),
-    ])?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])
-});
 
 simple_optimizer! { Adan, AdanState,
     step: |optim, lr, tensor, grad, state| {

@@ -1,60 +1,49 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
+use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ema};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, element_rule};
 
-/// Configuration of [`AdEMAMix`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2`, `beta_3` | 0.9, 0.999, 0.9999 |
-/// | `alpha` | `alpha` | 5.0 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::AdEMAMixConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = AdEMAMixConfig::new().with_alpha(2.0).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct AdEMAMixConfig {
-    /// Coefficient of the fast gradient average (`[0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Coefficient of the slow gradient average (`[0, 1)`).
-    #[config(default = 0.9999)]
-    pub beta_3: f64,
-    /// Weight of the slow average in the update (`>= 0`).
-    #[config(default = 5.0)]
-    pub alpha: f64,
-    /// Added to the denominator (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`AdEMAMix`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2`, `beta_3` | 0.9, 0.999, 0.9999 |
+    /// | `alpha` | `alpha` | 5.0 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::AdEMAMixConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = AdEMAMixConfig::new().with_alpha(2.0).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct AdEMAMixConfig for AdEMAMix {
+        /// Coefficient of the fast gradient average.
+        beta_1: f64 = 0.9 => beta,
+        /// Coefficient of the second moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Coefficient of the slow gradient average.
+        beta_3: f64 = 0.9999 => beta,
+        /// Weight of the slow average in the update.
+        alpha: f64 = 5.0 => non_negative,
+        /// Added to the denominator.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// L2 weight decay `lambda`, added to the gradient.
+        weight_decay: f64 = 0.0 => non_negative,
+    }
 }
 
 /// AdEMAMix, from ["The AdEMAMix Optimizer: Better, Faster, Older"](https://arxiv.org/abs/2409.03137).
@@ -104,19 +93,6 @@ impl AdEMAMixConfig {
         }
     }
 }
-
-config_entry_points!(AdEMAMixConfig, AdEMAMix, validate: |check, config| {
-    check.betas(&[
-        ("beta_1", config.beta_1),
-        ("beta_2", config.beta_2),
-        ("beta_3", config.beta_3),
-    ])?;
-    check.non_negatives(&[
-        ("alpha", config.alpha),
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])
-});
 
 simple_optimizer! { AdEMAMix, AdEMAMixState,
     step: |optim, lr, tensor, grad, state| {

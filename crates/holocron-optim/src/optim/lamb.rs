@@ -1,61 +1,45 @@
-use burn::config::Config;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::record::Record;
-use burn::tensor::backend::Backend;
-
 use super::trust::{Direction, TrustHyperparameters, TrustStep};
-use super::{config_entry_points, simple_optimizer};
-use crate::Execution;
+use super::{optimizer_config, simple_optimizer};
 use crate::blocks::AdamMomentsState;
 
-/// Configuration of [`Lamb`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `scale_clip` | `scale_clip` | (0, 10) |
-/// | (none) | `bias_correction` | true |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::LambConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = LambConfig::new().with_weight_decay(1e-2).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// let err = LambConfig::new().with_beta_2(1.0).validate().unwrap_err();
-/// assert_eq!(err.to_string(), "LambConfig.beta_2 = 1.0: expected a value in [0, 1)");
-/// ```
-#[derive(Config, Debug)]
-pub struct LambConfig {
-    /// Coefficient of the first moment (`[0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Added to the denominator (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// Decoupled weight decay `lambda` added to the update before the trust ratio (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
-    #[config(default = "(0.0, 10.0)")]
-    pub scale_clip: (f64, f64),
-    /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
-    #[config(default = true)]
-    pub bias_correction: bool,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`Lamb`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `scale_clip` | `scale_clip` | (0, 10) |
+    /// | (none) | `bias_correction` | true |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::LambConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = LambConfig::new().with_weight_decay(1e-2).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// let err = LambConfig::new().with_beta_2(1.0).validate().unwrap_err();
+    /// assert_eq!(err.to_string(), "LambConfig.beta_2 = 1.0: expected a value in [0, 1)");
+    /// ```
+    pub struct LambConfig for Lamb {
+        /// Coefficient of the first moment.
+        beta_1: f64 = 0.9 => beta,
+        /// Coefficient of the second moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Added to the denominator.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// Decoupled weight decay `lambda` added to the update before the trust ratio.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
+        scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
+        /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
+        bias_correction: bool = true,
+    }
 }
 
 /// LAMB: layer-wise adaptive moments, from ["Large batch optimization for deep learning:
@@ -81,12 +65,8 @@ pub struct Lamb {
     step: TrustStep,
 }
 
-/// State of [`Lamb`].
-#[derive(Record, Clone, Debug)]
-pub struct LambState<B: Backend, const D: usize> {
-    /// Step count and Adam moments.
-    pub moments: AdamMomentsState<B, D>,
-}
+/// State of [`Lamb`]: step count and Adam moments.
+pub type LambState<B, const D: usize> = AdamMomentsState<B, D>;
 
 impl LambConfig {
     fn build_unchecked(&self) -> Lamb {
@@ -104,23 +84,13 @@ impl LambConfig {
     }
 }
 
-config_entry_points!(LambConfig, Lamb, validate: |check, config| {
-    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])?;
-    check.clip_range("scale_clip", config.scale_clip)
-});
-
 simple_optimizer! { Lamb, LambState,
     step: |optim, lr, tensor, grad, state| {
-        let moments = state.map(|s| s.moments);
-        let (tensor, moments) = optim
+                let (tensor, moments) = optim
             .step
-            .step(lr, tensor, grad, moments, |_| Direction::ADAM);
-        (tensor, Some(LambState { moments }))
+            .step(lr, tensor, grad, state, |_| Direction::ADAM);
+        (tensor, Some(moments))
     },
-    to_device: |state, device| LambState { moments: state.moments.to_device(device) },
-    shapes: |state| state.moments.shapes(),
+    to_device: |state, device| state.to_device(device),
+    shapes: |state| state.shapes(),
 }

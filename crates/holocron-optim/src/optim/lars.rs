@@ -1,63 +1,63 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
+use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
-/// Configuration of [`Lars`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `momentum` | `momentum` | 0 |
-/// | `dampening` | `dampening` | 0 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `nesterov` | `nesterov` | false |
-/// | `scale_clip` | `scale_clip` | (0, 10) |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::LarsConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = LarsConfig::new()
-///     .with_momentum(0.9)
-///     .with_weight_decay(5e-4)
-///     .init::<B, Linear<B>>();
-/// # let _ = optim;
-/// assert!(LarsConfig::new().with_nesterov(true).try_init::<B, Linear<B>>().is_err());
-/// ```
-#[derive(Config, Debug)]
-pub struct LarsConfig {
-    /// Momentum factor `m` (`>= 0`).
-    #[config(default = 0.0)]
-    pub momentum: f64,
-    /// Dampening of new directions in the momentum buffer (`[0, 1]`).
-    #[config(default = 0.0)]
-    pub dampening: f64,
-    /// L2 weight decay `lambda` (`>= 0`), added to the gradient and to the trust-ratio
-    /// denominator.
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Nesterov momentum; needs `momentum > 0` and `dampening = 0`.
-    #[config(default = false)]
-    pub nesterov: bool,
-    /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
-    #[config(default = "(0.0, 10.0)")]
-    pub scale_clip: (f64, f64),
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`Lars`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `momentum` | `momentum` | 0 |
+    /// | `dampening` | `dampening` | 0 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `nesterov` | `nesterov` | false |
+    /// | `scale_clip` | `scale_clip` | (0, 10) |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::LarsConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = LarsConfig::new()
+    ///     .with_momentum(0.9)
+    ///     .with_weight_decay(5e-4)
+    ///     .init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// assert!(LarsConfig::new().with_nesterov(true).try_init::<B, Linear<B>>().is_err());
+    /// ```
+    pub struct LarsConfig for Lars {
+        /// Momentum factor `m`.
+        momentum: f64 = 0.0 => non_negative,
+        /// Dampening of new directions in the momentum buffer.
+        dampening: f64 = 0.0 => unit,
+        /// L2 weight decay `lambda`, added to the gradient and to the trust-ratio denominator.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Nesterov momentum; needs `momentum > 0` and `dampening = 0`.
+        nesterov: bool = false,
+        /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
+        scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
+    }
+    also: |check, config| {
+        if config.nesterov && !(config.momentum > 0.0 && config.dampening == 0.0) {
+            check.fail(
+                "nesterov",
+                (config.momentum, config.dampening),
+                "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
+            )
+        } else {
+            Ok(())
+        }
+    }
 }
 
 /// LARS: layer-wise adaptive rate scaling, from ["Large batch training of convolutional
@@ -117,21 +117,6 @@ impl LarsConfig {
         }
     }
 }
-
-config_entry_points!(LarsConfig, Lars, validate: |check, config| {
-    check.non_negative("momentum", config.momentum)?;
-    check.unit("dampening", config.dampening)?;
-    check.non_negative("weight_decay", config.weight_decay)?;
-    check.clip_range("scale_clip", config.scale_clip)?;
-    if config.nesterov && !(config.momentum > 0.0 && config.dampening == 0.0) {
-        return check.fail(
-            "nesterov",
-            (config.momentum, config.dampening),
-            "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
-        );
-    }
-    Ok(())
-});
 
 simple_optimizer! { Lars, LarsState,
     step: |optim, lr, tensor, grad, state| {

@@ -20,18 +20,54 @@ pub use lars::{Lars, LarsConfig, LarsState};
 pub use ralars::{RaLars, RaLarsConfig, RaLarsState};
 pub use tadam::{TAdam, TAdamConfig, TAdamState};
 
-/// Adds `validate` (from the checks given, on the `Checker` named after the configuration)
-/// and the `validate`-backed `build`, `try_build`, `init` and `try_init` to a
-/// configuration, the same entry points for every optimizer. The configuration provides
+/// Declares an optimizer's configuration: a Burn [`Config`](burn::config::Config) with one
+/// line per hyperparameter (`name: type = default => check`), where `check` names the
+/// [`Checker`](crate::error::Checker) range that `validate` applies and the field's doc
+/// states; then the `execution` and `grad_clipping` fields every configuration has, and the
+/// `validate`-backed `build`, `try_build`, `init` and `try_init`. Rules that tie fields
+/// together go in `also: |check, config| { .. }`. The optimizer provides
 /// `build_unchecked(&self) -> $optim`.
-macro_rules! config_entry_points {
-    ($config:ident, $optim:ident, validate: |$check:ident, $this:ident| $validate:block) => {
+macro_rules! optimizer_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $config:ident for $optim:ident {
+            $(
+                $(#[$field_meta:meta])*
+                $field:ident: $ty:ty $(= $default:tt)? $(=> $check:ident)?,
+            )*
+        }
+        $(also: |$also_check:ident, $also_config:ident| $also:block)?
+    ) => {
+        $(#[$meta])*
+        #[derive(burn::config::Config, Debug)]
+        pub struct $config {
+            $(
+                $(#[$field_meta])*
+                $(
+                    ///
+                    #[doc = concat!("Allowed: ", $crate::error::expected!($check), ".")]
+                )?
+                $(#[config(default = $default)])?
+                pub $field: $ty,
+            )*
+            /// Which implementation runs the step (see [`Execution`](crate::Execution)); all
+            /// compute the same update.
+            #[config(default = "crate::Execution::Auto")]
+            pub execution: $crate::Execution,
+            /// Gradient clipping applied by the adaptor before the step.
+            pub grad_clipping: Option<burn::optim::grad_clipping::GradientClippingConfig>,
+        }
+
         impl $config {
             /// Checks every hyperparameter against its allowed range.
             pub fn validate(&self) -> Result<(), $crate::ConfigError> {
-                let $check = $crate::error::Checker::new(stringify!($config));
-                let $this = self;
-                $validate
+                let check = $crate::error::Checker::new(stringify!($config));
+                $($(check.$check(stringify!($field), self.$field)?;)?)*
+                $(
+                    let ($also_check, $also_config) = (&check, self);
+                    ($also)?;
+                )?
+                Ok(())
             }
 
             #[doc = concat!("Builds the bare [`", stringify!($optim), "`] (a [`SimpleOptimizer`](burn::optim::SimpleOptimizer)).")]
@@ -84,7 +120,7 @@ macro_rules! config_entry_points {
         }
     };
 }
-pub(crate) use config_entry_points;
+pub(crate) use optimizer_config;
 
 /// Implements Burn's [`SimpleOptimizer`](burn::optim::SimpleOptimizer) and this crate's
 /// [`StateLayout`](crate::checkpoint::StateLayout) for an optimizer from its step, the move

@@ -1,62 +1,46 @@
-use burn::config::Config;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::record::Record;
-use burn::tensor::backend::Backend;
-
 use super::trust::{Direction, TrustHyperparameters, TrustStep};
-use super::{config_entry_points, simple_optimizer};
-use crate::Execution;
+use super::{optimizer_config, simple_optimizer};
 use crate::blocks::{AdamMomentsState, Rectification};
 
-/// Configuration of [`RaLars`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `force_adaptive_momentum` | `force_adaptive_momentum` | false |
-/// | `scale_clip` | `scale_clip` | (0, 10) |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::RaLarsConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = RaLarsConfig::new()
-///     .with_force_adaptive_momentum(true)
-///     .init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct RaLarsConfig {
-    /// Coefficient of the first moment (`[0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Added to the denominator (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// Decoupled weight decay `lambda` added to the update before the trust ratio (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// While the variance is not tractable, use Adam's adaptive step instead of plain
-    /// momentum.
-    #[config(default = false)]
-    pub force_adaptive_momentum: bool,
-    /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
-    #[config(default = "(0.0, 10.0)")]
-    pub scale_clip: (f64, f64),
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`RaLars`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `force_adaptive_momentum` | `force_adaptive_momentum` | false |
+    /// | `scale_clip` | `scale_clip` | (0, 10) |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::RaLarsConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = RaLarsConfig::new()
+    ///     .with_force_adaptive_momentum(true)
+    ///     .init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct RaLarsConfig for RaLars {
+        /// Coefficient of the first moment.
+        beta_1: f64 = 0.9 => beta,
+        /// Coefficient of the second moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Added to the denominator.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// Decoupled weight decay `lambda` added to the update before the trust ratio.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// While the variance is not tractable, use Adam's adaptive step instead of plain
+        /// momentum.
+        force_adaptive_momentum: bool = false,
+        /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
+        scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
+    }
 }
 
 /// RaLars: rectified Adam ([RAdam](https://arxiv.org/abs/1908.03265)) with the LARS
@@ -83,12 +67,8 @@ pub struct RaLars {
     force_adaptive_momentum: bool,
 }
 
-/// State of [`RaLars`].
-#[derive(Record, Clone, Debug)]
-pub struct RaLarsState<B: Backend, const D: usize> {
-    /// Step count and Adam moments.
-    pub moments: AdamMomentsState<B, D>,
-}
+/// State of [`RaLars`]: step count and Adam moments.
+pub type RaLarsState<B, const D: usize> = AdamMomentsState<B, D>;
 
 impl RaLarsConfig {
     fn build_unchecked(&self) -> RaLars {
@@ -110,24 +90,14 @@ impl RaLarsConfig {
     }
 }
 
-config_entry_points!(RaLarsConfig, RaLars, validate: |check, config| {
-    check.betas(&[("beta_1", config.beta_1), ("beta_2", config.beta_2)])?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])?;
-    check.clip_range("scale_clip", config.scale_clip)
-});
-
 simple_optimizer! { RaLars, RaLarsState,
     step: |optim, lr, tensor, grad, state| {
-        let moments = state.map(|s| s.moments);
-        let direction = |time| optim.direction_at(time);
-        let (tensor, moments) = optim.step.step(lr, tensor, grad, moments, direction);
-        (tensor, Some(RaLarsState { moments }))
+                let direction = |time| optim.direction_at(time);
+        let (tensor, moments) = optim.step.step(lr, tensor, grad, state, direction);
+        (tensor, Some(moments))
     },
-    to_device: |state, device| RaLarsState { moments: state.moments.to_device(device) },
-    shapes: |state| state.moments.shapes(),
+    to_device: |state, device| state.to_device(device),
+    shapes: |state| state.shapes(),
 }
 
 impl RaLars {

@@ -1,61 +1,51 @@
-use burn::config::Config;
-use burn::optim::{LearningRate, grad_clipping::GradientClippingConfig};
+use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
-use super::{config_entry_points, simple_optimizer};
+use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
-/// Configuration of [`TAdam`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
-/// | `eps` | `epsilon` | 1e-8 |
-/// | `weight_decay` | `weight_decay` | 0 |
-/// | `amsgrad` | `amsgrad` | false |
-/// | `dof` | `dof` | `None` (the tensor's number of elements) |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::{Linear, LinearConfig};
-/// use holocron_optim::TAdamConfig;
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = TAdamConfig::new().with_dof(Some(2.0)).init::<B, Linear<B>>();
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct TAdamConfig {
-    /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay (`(0, 1)`).
-    #[config(default = 0.9)]
-    pub beta_1: f64,
-    /// Coefficient of the second moment (`[0, 1)`).
-    #[config(default = 0.999)]
-    pub beta_2: f64,
-    /// Added to the denominators (`>= 0`).
-    #[config(default = 1e-8)]
-    pub epsilon: f64,
-    /// L2 weight decay `lambda`, added to the gradient (`>= 0`).
-    #[config(default = 0.0)]
-    pub weight_decay: f64,
-    /// Whether the denominator uses the running maximum of `v` (AMSGrad).
-    #[config(default = false)]
-    pub amsgrad: bool,
-    /// Degrees of freedom `nu` of the Student-t (`> 0`); `None` uses each tensor's number of
-    /// elements.
-    pub dof: Option<f64>,
-    /// Which implementation runs the step (see [`Execution`]); all compute the same update.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-    /// Gradient clipping applied by the adaptor before the step.
-    pub grad_clipping: Option<GradientClippingConfig>,
+optimizer_config! {
+    /// Configuration of [`TAdam`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `betas` | `beta_1`, `beta_2` | 0.9, 0.999 |
+    /// | `eps` | `epsilon` | 1e-8 |
+    /// | `weight_decay` | `weight_decay` | 0 |
+    /// | `amsgrad` | `amsgrad` | false |
+    /// | `dof` | `dof` | `None` (the tensor's number of elements) |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::{Linear, LinearConfig};
+    /// use holocron_optim::TAdamConfig;
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = TAdamConfig::new().with_dof(Some(2.0)).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// ```
+    pub struct TAdamConfig for TAdam {
+        /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay; 0 is refused
+        /// as `W` is multiplied by `(2 beta_1 - 1) / beta_1`.
+        beta_1: f64 = 0.9 => open_unit,
+        /// Coefficient of the second moment.
+        beta_2: f64 = 0.999 => beta,
+        /// Added to the denominators.
+        epsilon: f64 = 1e-8 => non_negative,
+        /// L2 weight decay `lambda`, added to the gradient.
+        weight_decay: f64 = 0.0 => non_negative,
+        /// Whether the denominator uses the running maximum of `v` (AMSGrad).
+        amsgrad: bool = false,
+        /// Degrees of freedom `nu` of the Student-t; `None` uses each tensor's number of elements.
+        dof: Option<f64> = "None" => optional_positive,
+    }
 }
 
 /// TAdam, from ["TAdam: A Robust Stochastic Gradient Optimizer"](https://arxiv.org/abs/2003.00179).
@@ -114,22 +104,6 @@ impl TAdamConfig {
         }
     }
 }
-
-config_entry_points!(TAdamConfig, TAdam, validate: |check, config| {
-    // W is multiplied by (2 beta_1 - 1) / beta_1, so beta_1 = 0 is refused as well.
-    if !(config.beta_1 > 0.0 && config.beta_1 < 1.0) {
-        check.fail("beta_1", config.beta_1, "a value in (0, 1)")?;
-    }
-    check.beta("beta_2", config.beta_2)?;
-    check.non_negatives(&[
-        ("epsilon", config.epsilon),
-        ("weight_decay", config.weight_decay),
-    ])?;
-    if let Some(dof) = config.dof {
-        check.positive("dof", dof)?;
-    }
-    Ok(())
-});
 
 simple_optimizer! { TAdam, TAdamState,
     step: |optim, lr, tensor, grad, state| {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::Optimizer;
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
 use burn::record::{
     BinFileRecorder, FileRecorder, FullPrecisionSettings, HalfPrecisionSettings,
     NamedMpkFileRecorder, PrettyJsonFileRecorder,
@@ -16,7 +18,7 @@ use burn::record::{
 use common::{
     AnyConfig, ParamSet, Slot, WithOptimizer, Wrap, gradients, mixed_grads, mixed_params,
 };
-use holocron_optim::checkpoint::{self, CheckedRecord, CheckpointErrorKind};
+use holocron_optim::checkpoint::{self, CheckedRecord, CheckpointErrorKind, StateLayout};
 use holocron_optim::*;
 use rstest::rstest;
 
@@ -346,6 +348,73 @@ fn record_for_a_reshaped_parameter_is_refused() {
         err.message.contains(
             "parameter `rank2.0` has shape [3, 4], its saved state `moment_1` has shape [4, 3]"
         ),
+        "{err}"
+    );
+}
+
+type Inner = holocron_optim_suite::backend::Backend;
+
+/// Trains `optim` three steps and saves its record with every rank-1 state edited by
+/// `edit`: a crafted file, which decodes and whose contents alone are wrong.
+fn crafted<O: StateLayout<Inner>>(
+    mut optim: OptimizerAdaptor<O, ParamSet<B>, B>,
+    dir: &Path,
+    edit: impl Fn(O::State<1>) -> O::State<1>,
+) -> (ParamSet<B>, PathBuf) {
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    for k in 0..3 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let mut edited = 0;
+    let record = optim
+        .to_record()
+        .into_iter()
+        .map(|(id, state)| match state {
+            AdaptorRecord::V1(AdaptorRecordV1::Rank1(state)) => {
+                edited += 1;
+                (id, AdaptorRecord::V1(AdaptorRecordV1::Rank1(edit(state))))
+            }
+            other => (id, other),
+        })
+        .collect();
+    assert!(edited > 0, "the set has rank-1 parameters with state");
+    let optim = optim.load_record(record);
+    let path = dir.join("optim");
+    checkpoint::save(&optim, &recorder(), path.clone()).unwrap();
+    (set, path)
+}
+
+/// A step count that would overflow the next step (or make `beta^t` wrap) is refused.
+#[test]
+fn step_count_out_of_range_is_refused() {
+    let dir = scratch("step_count");
+    let (model, path) = crafted(AdaBeliefConfig::new().init(), &dir, |mut state| {
+        state.time = usize::MAX;
+        state
+    });
+    let err = refused(AdaBeliefConfig::new().init(), &model, &path);
+    assert_eq!(err.kind, CheckpointErrorKind::ModelMismatch);
+    assert!(
+        err.message
+            .contains("counts 18446744073709551615 steps, more than the 4294967295"),
+        "{err}"
+    );
+}
+
+/// TAdam's weight sum is one element whatever the parameter; another shape would make the
+/// next step fail inside a reshape.
+#[test]
+fn tadam_weight_sum_of_another_shape_is_refused() {
+    let dir = scratch("weight_sum");
+    let (model, path) = crafted(TAdamConfig::new().init(), &dir, |mut state| {
+        state.weight_sum = state.weight_sum.repeat_dim(0, 5);
+        state
+    });
+    let err = refused(TAdamConfig::new().init(), &model, &path);
+    assert_eq!(err.kind, CheckpointErrorKind::ModelMismatch);
+    assert!(
+        err.message.contains("`weight_sum`") && err.message.contains("has shape [5], not [1]"),
         "{err}"
     );
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use burn::module::{Module, Param};
+use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::lr_scheduler::LrScheduler;
 use burn::optim::{GradientsParams, Optimizer};
 use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
@@ -418,39 +419,44 @@ impl WithOptimizer<B, ParamSet<B>> for RoundTrip<'_> {
 #[case::lars_scale_clip(AnyConfig::Lars(LarsConfig::new().with_scale_clip((2.0, 1.0))), "LarsConfig.scale_clip = (2.0, 1.0): expected (lo, hi) with 0 <= lo <= hi < inf")]
 #[case::lamb_beta_1(AnyConfig::Lamb(LambConfig::new().with_beta_1(1.0)), "LambConfig.beta_1 = 1.0: expected a value in [0, 1)")]
 #[case::lamb_beta_2(AnyConfig::Lamb(LambConfig::new().with_beta_2(-0.1)), "LambConfig.beta_2 = -0.1: expected a value in [0, 1)")]
-#[case::lamb_epsilon(AnyConfig::Lamb(LambConfig::new().with_epsilon(-1e-8)), "LambConfig.epsilon = -1e-8: expected a finite value >= 0")]
+#[case::lamb_epsilon(AnyConfig::Lamb(LambConfig::new().with_epsilon(-1e-8)), "LambConfig.epsilon = -1e-8: expected a finite value > 0")]
 #[case::lamb_weight_decay(AnyConfig::Lamb(LambConfig::new().with_weight_decay(-0.1)), "LambConfig.weight_decay = -0.1: expected a finite value >= 0")]
 #[case::lamb_scale_clip(AnyConfig::Lamb(LambConfig::new().with_scale_clip((-1.0, 1.0))), "LambConfig.scale_clip = (-1.0, 1.0): expected (lo, hi) with 0 <= lo <= hi < inf")]
 #[case::ralars_beta_1(AnyConfig::RaLars(RaLarsConfig::new().with_beta_1(1.0)), "RaLarsConfig.beta_1 = 1.0: expected a value in [0, 1)")]
 #[case::ralars_beta_2(AnyConfig::RaLars(RaLarsConfig::new().with_beta_2(1.5)), "RaLarsConfig.beta_2 = 1.5: expected a value in [0, 1)")]
-#[case::ralars_epsilon(AnyConfig::RaLars(RaLarsConfig::new().with_epsilon(-1.0)), "RaLarsConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::ralars_epsilon(AnyConfig::RaLars(RaLarsConfig::new().with_epsilon(0.0)), "RaLarsConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::ralars_weight_decay(AnyConfig::RaLars(RaLarsConfig::new().with_weight_decay(-1.0)), "RaLarsConfig.weight_decay = -1.0: expected a finite value >= 0")]
 #[case::ralars_scale_clip(AnyConfig::RaLars(RaLarsConfig::new().with_scale_clip((0.0, f64::INFINITY))), "RaLarsConfig.scale_clip = (0.0, inf): expected (lo, hi) with 0 <= lo <= hi < inf")]
-#[case::tadam_beta_1(AnyConfig::TAdam(TAdamConfig::new().with_beta_1(0.0)), "TAdamConfig.beta_1 = 0.0: expected a value in (0, 1)")]
+#[case::tadam_beta_1(AnyConfig::TAdam(TAdamConfig::new().with_beta_1(0.0)), "TAdamConfig.beta_1 = 0.0: expected a value in [0.5, 1)")]
+#[case::tadam_beta_1_negative_weights(AnyConfig::TAdam(TAdamConfig::new().with_beta_1(0.1)), "TAdamConfig.beta_1 = 0.1: expected a value in [0.5, 1)")]
 #[case::tadam_beta_2(AnyConfig::TAdam(TAdamConfig::new().with_beta_2(1.0)), "TAdamConfig.beta_2 = 1.0: expected a value in [0, 1)")]
-#[case::tadam_epsilon(AnyConfig::TAdam(TAdamConfig::new().with_epsilon(-1.0)), "TAdamConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::tadam_epsilon(AnyConfig::TAdam(TAdamConfig::new().with_epsilon(0.0)), "TAdamConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::tadam_weight_decay(AnyConfig::TAdam(TAdamConfig::new().with_weight_decay(-1.0)), "TAdamConfig.weight_decay = -1.0: expected a finite value >= 0")]
-#[case::tadam_dof(AnyConfig::TAdam(TAdamConfig::new().with_dof(Some(0.0))), "TAdamConfig.dof = Some(0.0): expected None or a finite value > 0")]
+#[case::tadam_dof(AnyConfig::TAdam(TAdamConfig::new().with_dof(Some(0.0))), "TAdamConfig.dof = Some(0.0): expected None or a value in (0, 1e30]")]
+#[case::tadam_dof_overflowing(AnyConfig::TAdam(TAdamConfig::new().with_dof(Some(1e300))), "TAdamConfig.dof = Some(1e300): expected None or a value in (0, 1e30]")]
 #[case::adabelief_beta_1(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_beta_1(-0.5)), "AdaBeliefConfig.beta_1 = -0.5: expected a value in [0, 1)")]
 #[case::adabelief_beta_2(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_beta_2(1.0)), "AdaBeliefConfig.beta_2 = 1.0: expected a value in [0, 1)")]
-#[case::adabelief_epsilon(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_epsilon(-1.0)), "AdaBeliefConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::adabelief_epsilon(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_epsilon(0.0)), "AdaBeliefConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::adabelief_weight_decay(AnyConfig::AdaBelief(AdaBeliefConfig::new().with_weight_decay(-1.0)), "AdaBeliefConfig.weight_decay = -1.0: expected a finite value >= 0")]
 #[case::adamp_beta_1(AnyConfig::AdamP(AdamPConfig::new().with_beta_1(1.0)), "AdamPConfig.beta_1 = 1.0: expected a value in [0, 1)")]
 #[case::adamp_beta_2(AnyConfig::AdamP(AdamPConfig::new().with_beta_2(1.0)), "AdamPConfig.beta_2 = 1.0: expected a value in [0, 1)")]
-#[case::adamp_epsilon(AnyConfig::AdamP(AdamPConfig::new().with_epsilon(-1.0)), "AdamPConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::adamp_epsilon(AnyConfig::AdamP(AdamPConfig::new().with_epsilon(0.0)), "AdamPConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::adamp_weight_decay(AnyConfig::AdamP(AdamPConfig::new().with_weight_decay(-1.0)), "AdamPConfig.weight_decay = -1.0: expected a finite value >= 0")]
 #[case::adamp_delta(AnyConfig::AdamP(AdamPConfig::new().with_delta(0.0)), "AdamPConfig.delta = 0.0: expected a finite value > 0")]
 #[case::adan_beta_1(AnyConfig::Adan(AdanConfig::new().with_beta_1(1.0)), "AdanConfig.beta_1 = 1.0: expected a value in [0, 1)")]
 #[case::adan_beta_2(AnyConfig::Adan(AdanConfig::new().with_beta_2(1.0)), "AdanConfig.beta_2 = 1.0: expected a value in [0, 1)")]
 #[case::adan_beta_3(AnyConfig::Adan(AdanConfig::new().with_beta_3(1.0)), "AdanConfig.beta_3 = 1.0: expected a value in [0, 1)")]
-#[case::adan_epsilon(AnyConfig::Adan(AdanConfig::new().with_epsilon(-1.0)), "AdanConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::adan_epsilon(AnyConfig::Adan(AdanConfig::new().with_epsilon(0.0)), "AdanConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::adan_weight_decay(AnyConfig::Adan(AdanConfig::new().with_weight_decay(-1.0)), "AdanConfig.weight_decay = -1.0: expected a finite value >= 0")]
 #[case::ademamix_beta_1(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_beta_1(1.0)), "AdEMAMixConfig.beta_1 = 1.0: expected a value in [0, 1)")]
 #[case::ademamix_beta_2(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_beta_2(1.0)), "AdEMAMixConfig.beta_2 = 1.0: expected a value in [0, 1)")]
 #[case::ademamix_beta_3(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_beta_3(1.0)), "AdEMAMixConfig.beta_3 = 1.0: expected a value in [0, 1)")]
 #[case::ademamix_alpha(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_alpha(-1.0)), "AdEMAMixConfig.alpha = -1.0: expected a finite value >= 0")]
-#[case::ademamix_epsilon(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_epsilon(-1.0)), "AdEMAMixConfig.epsilon = -1.0: expected a finite value >= 0")]
+#[case::ademamix_epsilon(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_epsilon(0.0)), "AdEMAMixConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::ademamix_weight_decay(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_weight_decay(-1.0)), "AdEMAMixConfig.weight_decay = -1.0: expected a finite value >= 0")]
+#[case::lars_clipping_negative(AnyConfig::Lars(LarsConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(-1.0)))), "LarsConfig.grad_clipping = Some(Norm(-1.0)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]
+#[case::adan_clipping_nan(AnyConfig::Adan(AdanConfig::new().with_grad_clipping(Some(GradientClippingConfig::Value(f32::NAN)))), "AdanConfig.grad_clipping = Some(Value(NaN)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]
+#[case::lamb_clipping_zero(AnyConfig::Lamb(LambConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(0.0)))), "LambConfig.grad_clipping = Some(Norm(0.0)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]
 fn invalid_hyperparameters_are_refused(#[case] config: AnyConfig, #[case] message: &str) {
     assert_eq!(config.validate().unwrap_err(), message);
     assert_eq!(
@@ -474,6 +480,56 @@ impl WithOptimizer<B, Point<B>> for NeverStep {
     type Output = ();
     fn run<O: CheckedRecord<Point<B>, B>>(self, _optim: O) {
         unreachable!("an invalid configuration was initialized")
+    }
+}
+
+/// A learning rate that would write NaN or climb the loss stops the step, naming the
+/// optimizer and the value (`SimpleOptimizer::step` cannot return an error).
+#[rstest]
+fn invalid_learning_rates_stop_the_step(
+    #[values(
+        ("Lars", AnyConfig::Lars(LarsConfig::new())),
+        ("Lamb", AnyConfig::Lamb(LambConfig::new())),
+        ("RaLars", AnyConfig::RaLars(RaLarsConfig::new())),
+        ("TAdam", AnyConfig::TAdam(TAdamConfig::new())),
+        ("AdaBelief", AnyConfig::AdaBelief(AdaBeliefConfig::new())),
+        ("AdamP", AnyConfig::AdamP(AdamPConfig::new())),
+        ("Adan", AnyConfig::Adan(AdanConfig::new())),
+        ("AdEMAMix", AnyConfig::AdEMAMix(AdEMAMixConfig::new()))
+    )]
+    optimizer: (&str, AnyConfig),
+    #[values(f64::NAN, f64::INFINITY, -1e-3)] lr: f64,
+) {
+    let (name, config) = optimizer;
+    let payload =
+        std::panic::catch_unwind(|| config.with::<B, Point<B>, _>(StepOnce { lr })).unwrap_err();
+    let text = payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap();
+    assert_eq!(
+        text,
+        format!("{name}: learning rate {lr:?}: expected a finite value >= 0")
+    );
+    // The same optimizer takes a valid step, so the refusal above is the learning rate's.
+    let stepped = config.with::<B, Point<B>, _>(StepOnce { lr: 1e-3 });
+    assert!(stepped.iter().all(|v| v.is_finite()));
+}
+
+/// One step of the quadratic problem from its start.
+struct StepOnce {
+    lr: f64,
+}
+
+impl WithOptimizer<B, Point<B>> for StepOnce {
+    type Output = Vec<f32>;
+    fn run<O: CheckedRecord<Point<B>, B>>(self, mut optim: O) -> Vec<f32> {
+        let device = Default::default();
+        let point = Point::<B>::new(&QUADRATIC_START, &device);
+        let loss = quadratic(point.x.val());
+        let grads = GradientsParams::from_grads(loss.backward(), &point);
+        optim.step(self.lr, point, grads).values()
     }
 }
 

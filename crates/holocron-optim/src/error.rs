@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use burn::optim::grad_clipping::GradientClippingConfig;
+
 /// A hyperparameter outside its allowed range.
 ///
 /// The message names the configuration, the field, the value that was given and the range
@@ -39,14 +41,17 @@ macro_rules! expected {
     (positive) => {
         "a finite value > 0"
     };
-    (optional_positive) => {
-        "None or a finite value > 0"
+    (optional_degrees_of_freedom) => {
+        "None or a value in (0, 1e30]"
+    };
+    (clipping) => {
+        "None, or Value(threshold) or Norm(threshold) with a finite threshold > 0"
     };
     (beta) => {
         "a value in [0, 1)"
     };
-    (open_unit) => {
-        "a value in (0, 1)"
+    (at_least_half) => {
+        "a value in [0.5, 1)"
     };
     (unit) => {
         "a value in [0, 1]"
@@ -109,14 +114,31 @@ impl Checker {
         self.require(field, value, within, expected!(positive))
     }
 
-    /// `None`, or `0 < value < inf`.
-    pub(crate) fn optional_positive(
+    /// `None`, or `0 < value <= 1e30`: degrees of freedom that stay finite when added to a
+    /// tensor's element count in `f32`.
+    pub(crate) fn optional_degrees_of_freedom(
         &self,
         field: &'static str,
         value: Option<f64>,
     ) -> Result<(), ConfigError> {
-        let within = value.is_none_or(|value| value > 0.0 && value.is_finite());
-        self.require(field, value, within, expected!(optional_positive))
+        let within = value.is_none_or(|value| value > 0.0 && value <= 1e30);
+        self.require(field, value, within, expected!(optional_degrees_of_freedom))
+    }
+
+    /// No clipping, or a clipping threshold that is finite and positive (a negative norm
+    /// would reverse every update, NaN would make every parameter NaN).
+    pub(crate) fn clipping(
+        &self,
+        field: &'static str,
+        value: &Option<GradientClippingConfig>,
+    ) -> Result<(), ConfigError> {
+        let within = match value {
+            None => true,
+            Some(GradientClippingConfig::Value(t) | GradientClippingConfig::Norm(t)) => {
+                *t > 0.0 && t.is_finite()
+            }
+        };
+        self.require(field, value, within, expected!(clipping))
     }
 
     /// `0 <= value < 1`, the range of an exponential-average coefficient.
@@ -125,10 +147,10 @@ impl Checker {
         self.require(field, value, within, expected!(beta))
     }
 
-    /// `0 < value < 1`.
-    pub(crate) fn open_unit(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
-        let within = value > 0.0 && value < 1.0;
-        self.require(field, value, within, expected!(open_unit))
+    /// `0.5 <= value < 1`.
+    pub(crate) fn at_least_half(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
+        let within = (0.5..1.0).contains(&value);
+        self.require(field, value, within, expected!(at_least_half))
     }
 
     /// `0 <= value <= 1`.
@@ -146,4 +168,19 @@ impl Checker {
         let within = lo >= 0.0 && lo <= hi && hi.is_finite();
         self.require(field, (lo, hi), within, expected!(clip_range))
     }
+}
+
+/// Stops a step whose learning rate is NaN, infinite or negative: such a step would write
+/// NaN into the parameters or climb the loss, and `SimpleOptimizer::step` has no error to
+/// return.
+///
+/// # Panics
+///
+/// With `"{optimizer}: learning rate {lr}: expected a finite value >= 0"`.
+pub(crate) fn check_learning_rate(optimizer: &str, lr: f64) {
+    assert!(
+        lr >= 0.0 && lr.is_finite(),
+        "{optimizer}: learning rate {lr:?}: expected {}",
+        expected!(non_negative)
+    );
 }

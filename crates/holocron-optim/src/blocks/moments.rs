@@ -16,8 +16,11 @@ pub fn ema<B: Backend, const D: usize>(
 }
 
 /// The bias correction `1 - beta^t` of an average that started at zero, after `t` steps.
+/// Past `2^31 - 1` steps `beta^t` is taken at `2^31 - 1`, where it is 0 for any `beta` of
+/// an average (an exponent cast with wrap-around would make it infinite).
 pub fn bias_correction(beta: f64, time: usize) -> f64 {
-    1.0 - beta.powi(time as i32)
+    let time = i32::try_from(time).unwrap_or(i32::MAX);
+    1.0 - beta.powi(time)
 }
 
 /// A second-moment average (`v <- beta v + (1 - beta) x`, `x` a squared quantity) with the

@@ -81,7 +81,24 @@ pub trait StateLayout<B: Backend>: SimpleOptimizer<B> {
 
     /// The name and shape of each tensor of `state` that has the parameter's shape.
     fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)>;
+
+    /// The number of steps `state` has taken, where it counts them.
+    fn step_count<const D: usize>(_state: &Self::State<D>) -> Option<usize> {
+        None
+    }
+
+    /// The name, shape and expected shape of each tensor of `state` whose shape does not
+    /// follow the parameter's (TAdam's one-element weight sum).
+    fn fixed_shapes<const D: usize>(
+        _state: &Self::State<D>,
+    ) -> Vec<(&'static str, Vec<usize>, Vec<usize>)> {
+        Vec::new()
+    }
 }
+
+/// The most steps a saved state may count: more than any training run takes, and far
+/// enough from `usize::MAX` that the next step's count cannot overflow.
+pub const MAX_STEP_COUNT: usize = u32::MAX as usize;
 
 /// An optimizer whose record can be checked against a model: this crate's optimizers
 /// inside Burn's [`OptimizerAdaptor`], Burn's SGD, Adam and AdamW, and the wrappers around
@@ -105,16 +122,26 @@ fn check_state<O: StateLayout<B>, B: Backend>(
     params: &ModuleParams,
 ) -> Result<(), CheckpointError> {
     let param = params.get(id, "optimizer state")?;
-    let (rank, shapes) = match record {
-        AdaptorRecordV1::Rank0(s) => (0, O::state_shapes(s)),
-        AdaptorRecordV1::Rank1(s) => (1, O::state_shapes(s)),
-        AdaptorRecordV1::Rank2(s) => (2, O::state_shapes(s)),
-        AdaptorRecordV1::Rank3(s) => (3, O::state_shapes(s)),
-        AdaptorRecordV1::Rank4(s) => (4, O::state_shapes(s)),
-        AdaptorRecordV1::Rank5(s) => (5, O::state_shapes(s)),
-        AdaptorRecordV1::Rank6(s) => (6, O::state_shapes(s)),
-        AdaptorRecordV1::Rank7(s) => (7, O::state_shapes(s)),
-        AdaptorRecordV1::Rank8(s) => (8, O::state_shapes(s)),
+    fn layout<O: StateLayout<B>, B: Backend, const D: usize>(
+        state: &O::State<D>,
+    ) -> (usize, SavedLayout) {
+        let layout = SavedLayout {
+            shapes: O::state_shapes(state),
+            step_count: O::step_count(state),
+            fixed: O::fixed_shapes(state),
+        };
+        (D, layout)
+    }
+    let (rank, saved) = match record {
+        AdaptorRecordV1::Rank0(s) => layout::<O, B, 0>(s),
+        AdaptorRecordV1::Rank1(s) => layout::<O, B, 1>(s),
+        AdaptorRecordV1::Rank2(s) => layout::<O, B, 2>(s),
+        AdaptorRecordV1::Rank3(s) => layout::<O, B, 3>(s),
+        AdaptorRecordV1::Rank4(s) => layout::<O, B, 4>(s),
+        AdaptorRecordV1::Rank5(s) => layout::<O, B, 5>(s),
+        AdaptorRecordV1::Rank6(s) => layout::<O, B, 6>(s),
+        AdaptorRecordV1::Rank7(s) => layout::<O, B, 7>(s),
+        AdaptorRecordV1::Rank8(s) => layout::<O, B, 8>(s),
     };
     if rank != param.shape.len() {
         return Err(mismatch(format!(
@@ -124,7 +151,7 @@ fn check_state<O: StateLayout<B>, B: Backend>(
             param.shape
         )));
     }
-    for (field, shape) in shapes {
+    for (field, shape) in saved.shapes {
         if shape != param.shape {
             return Err(mismatch(format!(
                 "parameter `{}` has shape {:?}, its saved state `{field}` has shape {shape:?}",
@@ -132,7 +159,28 @@ fn check_state<O: StateLayout<B>, B: Backend>(
             )));
         }
     }
-    Ok(())
+    for (field, shape, expected) in saved.fixed {
+        if shape != expected {
+            return Err(mismatch(format!(
+                "the saved state `{field}` of parameter `{}` has shape {shape:?}, not {expected:?}",
+                param.path
+            )));
+        }
+    }
+    match saved.step_count {
+        Some(count) if count > MAX_STEP_COUNT => Err(mismatch(format!(
+            "the saved state of parameter `{}` counts {count} steps, more than the {MAX_STEP_COUNT} a state may count",
+            param.path
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What [`check_state`] reads of one parameter's saved state.
+struct SavedLayout {
+    shapes: Vec<(&'static str, Vec<usize>)>,
+    step_count: Option<usize>,
+    fixed: Vec<(&'static str, Vec<usize>, Vec<usize>)>,
 }
 
 impl<O, M, B> CheckedRecord<M, B> for OptimizerAdaptor<O, M, B>
@@ -257,6 +305,10 @@ impl<B: Backend> StateLayout<B> for burn::optim::Adam {
     fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
         adaptive_momentum_shapes(&state.momentum)
     }
+
+    fn step_count<const D: usize>(state: &Self::State<D>) -> Option<usize> {
+        Some(state.momentum.time)
+    }
 }
 
 impl<B: Backend> StateLayout<B> for burn::optim::AdamW {
@@ -264,6 +316,10 @@ impl<B: Backend> StateLayout<B> for burn::optim::AdamW {
 
     fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
         adaptive_momentum_shapes(&state.momentum)
+    }
+
+    fn step_count<const D: usize>(state: &Self::State<D>) -> Option<usize> {
+        Some(state.momentum.time)
     }
 }
 

@@ -43,7 +43,7 @@
 mod layout;
 
 pub(crate) use layout::tensor_shape;
-pub use layout::{CheckedRecord, ModuleParams, ParamInfo, StateLayout};
+pub use layout::{CheckedRecord, MAX_STEP_COUNT, ModuleParams, ParamInfo, StateLayout};
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};

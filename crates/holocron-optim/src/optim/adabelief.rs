@@ -33,7 +33,7 @@ optimizer_config! {
         /// Coefficient of the belief (second) moment.
         beta_2: f64 = 0.999 => beta,
         /// Added to the belief every step and to the denominator.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// L2 weight decay `lambda`, added to the gradient.
         weight_decay: f64 = 0.0 => non_negative,
         /// Whether the denominator uses the running maximum of the belief (AMSGrad).
@@ -111,6 +111,7 @@ simple_optimizer! { AdaBelief, AdaBeliefState,
     },
     to_device: |state, device| state.to_device(device),
     shapes: |state| state.shapes(),
+    step_count: |state| Some(state.time),
 }
 
 impl AdaBelief {

@@ -34,7 +34,7 @@ optimizer_config! {
         /// Coefficient of the second moment.
         beta_2: f64 = 0.999 => beta,
         /// Added to the denominator and to `‖p‖` in the projection.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// L2 weight decay `lambda`, added to the gradient.
         weight_decay: f64 = 0.0 => non_negative,
         /// Whether the denominator uses the running maximum of `v` (AMSGrad).
@@ -121,6 +121,7 @@ simple_optimizer! { AdamP, AdamPState,
     },
     to_device: |state, device| state.to_device(device),
     shapes: |state| state.shapes(),
+    step_count: |state| Some(state.time),
 }
 
 impl AdamP {

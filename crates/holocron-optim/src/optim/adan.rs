@@ -38,7 +38,7 @@ optimizer_config! {
         /// Coefficient of the second moment.
         beta_3: f64 = 0.99 => beta,
         /// Added to the denominator.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// Proximal weight decay `lambda`: `p <- p / (1 + lr lambda)` after the step.
         weight_decay: f64 = 0.0 => non_negative,
         /// Whether the denominator uses the running maximum of `n` (AMSGrad).
@@ -183,6 +183,7 @@ simple_optimizer! { Adan, AdanState,
             shapes
         }
     },
+    step_count: |state| Some(state.time),
 }
 
 impl Adan {

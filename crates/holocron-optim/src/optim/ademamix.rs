@@ -40,7 +40,7 @@ optimizer_config! {
         /// Weight of the slow average in the update.
         alpha: f64 = 5.0 => non_negative,
         /// Added to the denominator.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// L2 weight decay `lambda`, added to the gradient.
         weight_decay: f64 = 0.0 => non_negative,
     }
@@ -141,6 +141,7 @@ simple_optimizer! { AdEMAMix, AdEMAMixState,
             shapes
         }
     },
+    step_count: |state| Some(state.moments.time),
 }
 
 impl AdEMAMix {

@@ -55,6 +55,8 @@ macro_rules! optimizer_config {
             #[config(default = "crate::Execution::Auto")]
             pub execution: $crate::Execution,
             /// Gradient clipping applied by the adaptor before the step.
+            ///
+            #[doc = concat!("Allowed: ", $crate::error::expected!(clipping), ".")]
             pub grad_clipping: Option<burn::optim::grad_clipping::GradientClippingConfig>,
         }
 
@@ -63,6 +65,7 @@ macro_rules! optimizer_config {
             pub fn validate(&self) -> Result<(), $crate::ConfigError> {
                 let check = $crate::error::Checker::new(stringify!($config));
                 $($(check.$check(stringify!($field), self.$field)?;)?)*
+                check.clipping("grad_clipping", &self.grad_clipping)?;
                 $(
                     let ($also_check, $also_config) = (&check, self);
                     ($also)?;
@@ -131,7 +134,9 @@ macro_rules! simple_optimizer {
         $optim:ident, $state:ident,
         step: |$this:ident, $lr:ident, $tensor:ident, $grad:ident, $old:ident| $step:block,
         to_device: |$moved:ident, $device:ident| $to_device:expr,
-        shapes: |$shaped:ident| $shapes:expr $(,)?
+        shapes: |$shaped:ident| $shapes:expr,
+        $(step_count: |$counted:ident| $step_count:expr,)?
+        $(fixed_shapes: |$fixed:ident| $fixed_shapes:expr,)?
     ) => {
         impl<B: burn::tensor::backend::Backend> burn::optim::SimpleOptimizer<B> for $optim {
             type State<const D: usize> = $state<B, D>;
@@ -143,6 +148,7 @@ macro_rules! simple_optimizer {
                 $grad: burn::tensor::Tensor<B, D>,
                 $old: Option<Self::State<D>>,
             ) -> (burn::tensor::Tensor<B, D>, Option<Self::State<D>>) {
+                $crate::error::check_learning_rate(stringify!($optim), $lr);
                 let $this = self;
                 $step
             }
@@ -163,6 +169,20 @@ macro_rules! simple_optimizer {
             ) -> Vec<(&'static str, Vec<usize>)> {
                 $shapes
             }
+
+            $(
+                fn step_count<const D: usize>($counted: &Self::State<D>) -> Option<usize> {
+                    $step_count
+                }
+            )?
+
+            $(
+                fn fixed_shapes<const D: usize>(
+                    $fixed: &Self::State<D>,
+                ) -> Vec<(&'static str, Vec<usize>, Vec<usize>)> {
+                    $fixed_shapes
+                }
+            )?
         }
     };
 }

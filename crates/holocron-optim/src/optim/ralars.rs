@@ -32,7 +32,7 @@ optimizer_config! {
         /// Coefficient of the second moment.
         beta_2: f64 = 0.999 => beta,
         /// Added to the denominator.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// Decoupled weight decay `lambda` added to the update before the trust ratio.
         weight_decay: f64 = 0.0 => non_negative,
         /// While the variance is not tractable, use Adam's adaptive step instead of plain
@@ -98,6 +98,7 @@ simple_optimizer! { RaLars, RaLarsState,
     },
     to_device: |state, device| state.to_device(device),
     shapes: |state| state.shapes(),
+    step_count: |state| Some(state.time),
 }
 
 impl RaLars {

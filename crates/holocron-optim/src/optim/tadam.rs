@@ -32,19 +32,21 @@ optimizer_config! {
     /// # let _ = optim;
     /// ```
     pub struct TAdamConfig for TAdam {
-        /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay; 0 is refused
-        /// as `W` is multiplied by `(2 beta_1 - 1) / beta_1`.
-        beta_1: f64 = 0.9 => open_unit,
+        /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay: `W` is
+        /// multiplied by `(2 beta_1 - 1) / beta_1` each step, which turns negative below 0.5
+        /// (and the weights with it, until a step divides by zero).
+        beta_1: f64 = 0.9 => at_least_half,
         /// Coefficient of the second moment.
         beta_2: f64 = 0.999 => beta,
         /// Added to the denominators.
-        epsilon: f64 = 1e-8 => non_negative,
+        epsilon: f64 = 1e-8 => positive,
         /// L2 weight decay `lambda`, added to the gradient.
         weight_decay: f64 = 0.0 => non_negative,
         /// Whether the denominator uses the running maximum of `v` (AMSGrad).
         amsgrad: bool = false,
-        /// Degrees of freedom `nu` of the Student-t; `None` uses each tensor's number of elements.
-        dof: Option<f64> = "None" => optional_positive,
+        /// Degrees of freedom `nu` of the Student-t; `None` uses each tensor's number of
+        /// elements. Bounded so that `nu + d` stays finite in `f32`.
+        dof: Option<f64> = "None" => optional_degrees_of_freedom,
     }
 }
 
@@ -180,6 +182,8 @@ simple_optimizer! { TAdam, TAdamState,
             shapes
         }
     },
+    step_count: |state| Some(state.time),
+    fixed_shapes: |state| vec![("weight_sum", tensor_shape(&state.weight_sum), vec![1])],
 }
 
 /// A [`TAdamState`] in pieces: step count, `m`, `v` and `W`.

@@ -273,6 +273,146 @@ fn corrupt_file_is_refused() {
     );
 }
 
+/// The path passed is the path written: two checkpoints whose names differ after a dot are
+/// two files, and each loads its own state.
+#[test]
+fn dotted_paths_are_kept_apart() {
+    let dir = scratch("dotted");
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = AdaBeliefConfig::new().init();
+    set = step(&mut optim, set, &slots, &shapes, 0);
+    checkpoint::save(&optim, &recorder(), dir.join("optim.step-1")).unwrap();
+    set = step(&mut optim, set, &slots, &shapes, 1);
+    checkpoint::save(&optim, &recorder(), dir.join("optim.step-2")).unwrap();
+    assert!(dir.join("optim.step-1.mpk").is_file() && dir.join("optim.step-2.mpk").is_file());
+    assert!(!dir.join("optim.mpk").exists());
+    // A path that names the extension already is written as it is.
+    checkpoint::save(&optim, &recorder(), dir.join("named.mpk")).unwrap();
+    assert!(dir.join("named.mpk").is_file() && !dir.join("named.mpk.mpk").exists());
+
+    let first = checkpoint::load(
+        AdaBeliefConfig::new().init(),
+        &set,
+        &recorder(),
+        dir.join("optim.step-1"),
+        &device,
+    )
+    .unwrap();
+    let times: Vec<usize> = first
+        .to_record()
+        .into_values()
+        .filter_map(|state| match state {
+            AdaptorRecord::V1(AdaptorRecordV1::Rank1(state)) => Some(state.time),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !times.is_empty() && times.iter().all(|&t| t == 1),
+        "{times:?}"
+    );
+}
+
+/// A recorder that fails as a full disk does: part of the file is written, then an error.
+#[derive(Debug, Default, Clone)]
+struct DiskFull;
+
+impl<Bk: burn::tensor::backend::Backend> burn::record::Recorder<Bk> for DiskFull {
+    type Settings = FullPrecisionSettings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: serde::Serialize>(
+        &self,
+        item: I,
+        file: PathBuf,
+    ) -> Result<(), burn::record::RecorderError> {
+        let written =
+            <NamedMpkFileRecorder<FullPrecisionSettings> as burn::record::Recorder<Bk>>::save_item(
+                &recorder(),
+                item,
+                file.clone(),
+            );
+        written?;
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        Err(burn::record::RecorderError::Unknown(
+            "no space left on device".into(),
+        ))
+    }
+
+    fn load_item<I: serde::de::DeserializeOwned>(
+        &self,
+        file: &mut PathBuf,
+    ) -> Result<I, burn::record::RecorderError> {
+        <NamedMpkFileRecorder<FullPrecisionSettings> as burn::record::Recorder<Bk>>::load_item(
+            &recorder(),
+            file,
+        )
+    }
+}
+
+impl<Bk: burn::tensor::backend::Backend> FileRecorder<Bk> for DiskFull {
+    fn file_extension() -> &'static str {
+        "mpk"
+    }
+}
+
+/// A save that cannot complete returns an error and leaves the checkpoint it would have
+/// replaced as it was, with no partial file beside it.
+#[test]
+fn failed_save_keeps_the_previous_checkpoint() {
+    let dir = scratch("failed_save");
+    let (model, _, path) = saved(LambConfig::new().init(), &recorder(), &dir);
+    let before = std::fs::read(file(&path)).unwrap();
+    let mut other = LambConfig::new().with_weight_decay(0.5).init();
+    let device = Default::default();
+    let (set, slots, shapes) = mixed_params::<B>(&device);
+    let _ = step(&mut other, set, &slots, &shapes, 0);
+    let err = checkpoint::save(&other, &DiskFull, path.clone()).unwrap_err();
+    assert_eq!(err.kind, CheckpointErrorKind::Write);
+    assert!(
+        err.message.contains("optim.mpk") && err.message.contains("no space left"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(file(&path)).unwrap(), before);
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        files,
+        vec!["optim.mpk".to_string()],
+        "a partial file was left"
+    );
+    // And the checkpoint still loads.
+    checkpoint::load(LambConfig::new().init(), &model, &recorder(), path, &device).unwrap();
+}
+
+/// Only regular files are read: a FIFO at the path would block the read forever.
+#[cfg(unix)]
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let dir = scratch("fifo");
+    let device = Default::default();
+    let (model, _, _) = mixed_params::<B>(&device);
+    let fifo = dir.join("optim.mpk");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let err = checkpoint::load(
+        LambConfig::new().init(),
+        &model,
+        &recorder(),
+        dir.join("optim"),
+        &device,
+    )
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(err.kind, CheckpointErrorKind::Unreadable);
+    assert!(err.message.contains("not a regular file"), "{err}");
+}
+
 #[test]
 fn missing_file_is_refused() {
     let dir = scratch("missing");

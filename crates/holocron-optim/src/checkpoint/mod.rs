@@ -47,7 +47,8 @@ pub use layout::{CheckedRecord, MAX_STEP_COUNT, ModuleParams, ParamInfo, StateLa
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::module::AutodiffModule;
 use burn::record::{FileRecorder, PrecisionSettings, Record};
@@ -145,7 +146,13 @@ impl<B: Backend> Record<B> for EnvelopeName {
     }
 }
 
-/// Saves the optimizer's record and name to `path` (the recorder adds its extension).
+/// Saves the optimizer's record and name to `path` with the recorder's extension added
+/// (`ck/optim.step-2` is written as `ck/optim.step-2.mpk`; a path that already ends with the
+/// extension is written as it is).
+///
+/// The record goes to a temporary file in the same folder, which is flushed to the disk and
+/// then renamed over the target: a save that fails returns an error and leaves any previous
+/// checkpoint at that path as it was.
 pub fn save<O, M, B, R>(optim: &O, recorder: &R, path: PathBuf) -> Result<(), CheckpointError>
 where
     O: CheckedRecord<M, B>,
@@ -153,19 +160,73 @@ where
     B: AutodiffBackend,
     R: FileRecorder<B>,
 {
+    let file = file_of::<B, R>(&path);
+    let failed = |what: &str, err: &dyn fmt::Display| {
+        CheckpointError::new(
+            CheckpointErrorKind::Write,
+            format!(
+                "cannot write optimizer checkpoint {}: {what}: {err}",
+                file.display()
+            ),
+        )
+    };
+    let temporary = temporary_beside(&file);
     let envelope = Envelope {
         optimizer: optim.checkpoint_name(),
         record: optim.to_record(),
     };
-    recorder.record(envelope, path.clone()).map_err(|err| {
-        CheckpointError::new(
-            CheckpointErrorKind::Write,
-            format!(
-                "cannot write optimizer checkpoint {}: {err}",
-                path.display()
-            ),
-        )
-    })
+    let written = recorder
+        .record(envelope, temporary.clone())
+        .map_err(|err| failed("writing", &err))
+        .and_then(|()| sync(&temporary).map_err(|err| failed("flushing", &err)))
+        .and_then(|()| std::fs::rename(&temporary, &file).map_err(|err| failed("replacing", &err)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written?;
+    // The rename is durable once the folder's entry is; where a folder cannot be opened
+    // for that (some platforms), the file itself is already complete.
+    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty()) {
+        if let Ok(folder) = std::fs::File::open(folder) {
+            let _ = folder.sync_all();
+        }
+    }
+    Ok(())
+}
+
+/// The file [`save`] writes and [`load`] reads for `path`: `path` with the recorder's
+/// extension appended, unless it ends with it already.
+pub fn file_of<B: Backend, R: FileRecorder<B>>(path: &Path) -> PathBuf {
+    let extension = <R as FileRecorder<B>>::file_extension();
+    if path.extension().is_some_and(|e| e == extension) {
+        path.to_path_buf()
+    } else {
+        let mut name = path.as_os_str().to_owned();
+        name.push(".");
+        name.push(extension);
+        PathBuf::from(name)
+    }
+}
+
+/// A fresh name in `file`'s folder for the write that replaces it, with the same extension
+/// (so that the recorder writes exactly there).
+fn temporary_beside(file: &Path) -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    file.with_file_name(format!(
+        ".{name}.{}-{unique}.partial.{}",
+        std::process::id(),
+        file.extension().unwrap_or_default().to_string_lossy()
+    ))
+}
+
+/// Flushes a written file to the disk, so that the rename never publishes a partial file.
+fn sync(file: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)?
+        .sync_all()
 }
 
 /// Loads the record saved by [`save`] at `path` into `optim`, after checking it against
@@ -184,14 +245,31 @@ where
     R: FileRecorder<B>,
 {
     let expected = optim.checkpoint_name();
-    let file = path.with_extension(<R as FileRecorder<B>>::file_extension());
+    let file = file_of::<B, R>(&path);
     let shown = file.display();
-    let envelope = guarded(|| recorder.load::<Envelope<O::Record>>(path.clone(), device));
+    // Only a regular file is opened: a FIFO would block the read forever, a folder or a
+    // device would be read as garbage.
+    match std::fs::metadata(&file) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => {
+            return Err(CheckpointError::new(
+                CheckpointErrorKind::Unreadable,
+                format!("optimizer checkpoint {shown} is not a regular file"),
+            ));
+        }
+        Err(err) => {
+            return Err(CheckpointError::new(
+                CheckpointErrorKind::Unreadable,
+                format!("cannot read optimizer checkpoint {shown} (missing?): {err}"),
+            ));
+        }
+    }
+    let envelope = guarded(|| recorder.load::<Envelope<O::Record>>(file.clone(), device));
     let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(reason) => {
             // A record of another optimizer does not decode as ours; its name still does.
-            let name = guarded(|| recorder.load::<EnvelopeName>(path.clone(), device));
+            let name = guarded(|| recorder.load::<EnvelopeName>(file.clone(), device));
             return Err(match name {
                 Ok(EnvelopeName(found)) if found != expected => {
                     wrong_optimizer(&shown, &found, &expected)

@@ -399,22 +399,31 @@ where
     }
 }
 
-#[cfg(all(test, feature = "wgpu"))]
+#[cfg(all(test, any(feature = "wgpu", feature = "cuda")))]
 mod tests {
-    use burn::backend::Wgpu;
     use burn::tensor::{Tensor, TensorData};
 
     use super::similarity;
     use crate::Execution;
     use crate::fused::cube::launches;
 
+    #[cfg(feature = "cuda")]
+    type Gpu = burn::backend::Cuda;
+    #[cfg(not(feature = "cuda"))]
+    type Gpu = burn::backend::Wgpu;
+
     /// The coherence kernel and the composed similarity against the same sums on the host in
-    /// f64, over a window of 5 rows of 70 001 elements whose steps are flat in a third of
-    /// the elements (the 0 branch). More than 65 536 elements: Burn's `mean` on WGPU drops
-    /// the rest, and the composed similarity once did too.
+    /// f64, over a window of 5 rows whose steps are flat in a third of the elements (the 0
+    /// branch): 24 elements (a golden case's tensor) and 70 001. More than 65 536 elements:
+    /// Burn's `mean` on WGPU drops the rest, and the composed similarity once did too.
     #[test]
     fn the_similarity_kernel_and_the_composed_one_match_the_host() {
-        let n = 70_001;
+        for n in [24, 70_001] {
+            similarity_matches_the_host(n);
+        }
+    }
+
+    fn similarity_matches_the_host(n: usize) {
         let values: Vec<Vec<f32>> = (0..5u64)
             .map(|k| {
                 (0..n as u64)
@@ -440,7 +449,7 @@ mod tests {
         };
         let host = (0..n).map(ratio).sum::<f64>() / n as f64;
         let device = Default::default();
-        let rows: Vec<Tensor<Wgpu, 1>> = values
+        let rows: Vec<Tensor<Gpu, 1>> = values
             .into_iter()
             .map(|v| Tensor::from_data(TensorData::new(v, [n]), &device))
             .collect();
@@ -454,7 +463,10 @@ mod tests {
         assert!(host > 0.1, "a degenerate window: {host}");
         for (path, value) in [("kernel", fused), ("composed", composed)] {
             let error = (f64::from(value) - host).abs() / host;
-            assert!(error < 1e-5, "{path}: {value} vs {host} on the host");
+            assert!(
+                error < 1e-5,
+                "n = {n}, {path}: {value} vs {host} on the host"
+            );
         }
     }
 }

@@ -85,16 +85,18 @@ pub(super) fn pull_kernel<F: Float>(fast: &mut Array<F>, slow: &mut Array<F>, ra
 
 /// Scout's coherence of one tensor: the sum over elements of `std(u) / max |u - mean(u)|`
 /// (0 where the maximum is 0), `u` the element's steps between successive `rows` (at least
-/// three rows; the count is a constant of the compiled kernel).
+/// three rows; the count is a constant of the compiled kernel) of `n` elements each. The
+/// length is an argument: read off an array of a sequence, it came out wrong on CUDA (the
+/// H200 of 2026-12-04: garbage sums), while WGPU read it right.
 #[cube(launch)]
 pub(super) fn similarity_sums_kernel<F: Float>(
     rows: &Sequence<Array<F>>,
+    n: usize,
     partials: &mut Array<F>,
     #[comptime] units: usize,
 ) {
     let steps = comptime![rows.len() - 1usize];
     let zero = F::new(0.0);
-    let n = rows[0usize].len();
     let mut total = zero;
     let mut i = ABSOLUTE_POS;
     while i < n {
@@ -125,6 +127,7 @@ pub(super) fn similarity_sums_kernel<F: Float>(
 #[cube(launch)]
 pub(super) fn squares_kernel<F: Float>(
     rows: &Sequence<Array<F>>,
+    n: usize,
     partials: &mut Array<F>,
     #[comptime] units: usize,
 ) {
@@ -132,7 +135,7 @@ pub(super) fn squares_kernel<F: Float>(
     let mut a = zero;
     let mut b = zero;
     let mut i = ABSOLUTE_POS;
-    while i < rows[0usize].len() {
+    while i < n {
         a += rows[0usize][i] * rows[0usize][i];
         b += rows[1usize][i] * rows[1usize][i];
         i += CUBE_COUNT * units;

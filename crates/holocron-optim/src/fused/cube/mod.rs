@@ -362,6 +362,7 @@ fn similarity_on<B: Backend, R: CubeRuntime>(rows: &[Tensor<B, 1>]) -> Tensor<B,
             count,
             dim,
             sequence,
+            n,
             partials,
             UNITS,
         );
@@ -417,6 +418,7 @@ pub(crate) fn sums_of_squares(
             count,
             dim,
             sequence,
+            n,
             partials,
             UNITS,
         );

@@ -186,10 +186,9 @@ where
     written?;
     // The rename is durable once the folder's entry is; where a folder cannot be opened
     // for that (some platforms), the file itself is already complete.
-    if let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty()) {
-        if let Ok(folder) = std::fs::File::open(folder) {
-            let _ = folder.sync_all();
-        }
+    let folder = file.parent().filter(|f| !f.as_os_str().is_empty());
+    if let Some(Ok(folder)) = folder.map(std::fs::File::open) {
+        let _ = folder.sync_all();
     }
     Ok(())
 }

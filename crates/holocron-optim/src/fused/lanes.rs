@@ -14,7 +14,7 @@ pub(crate) struct Lanes<'a, E> {
 
 /// Elements per parallel task: large enough that scheduling costs nothing next to the
 /// memory traffic, small enough that two cores share a 256K-element tensor.
-const CHUNK: usize = 1 << 15;
+pub(crate) const CHUNK: usize = 1 << 15;
 
 impl<E: Real> Lanes<'_, E> {
     /// Number of elements.
@@ -78,21 +78,29 @@ pub(crate) fn reduce_rows<E: Real, const K: usize>(
         assert_eq!(row.len(), n, "rows differ in size");
     }
     let chunks = n.div_ceil(CHUNK);
-    (0..chunks)
+    let partials: Vec<[f64; K]> = (0..chunks)
         .into_par_iter()
         .map(|c| {
             let range = c * CHUNK..(c * CHUNK + CHUNK).min(n);
             let chunk: Vec<&[E]> = rows.iter().map(|r| &r[range.clone()]).collect();
             sums(&chunk)
         })
-        .reduce(|| [0.0; K], add)
+        .collect();
+    in_chunk_order(&partials)
 }
 
-fn add<const K: usize>(mut a: [f64; K], b: [f64; K]) -> [f64; K] {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x += y;
+/// The chunks' partial sums added in chunk order. Rayon's `reduce` adds them in the order
+/// its work splitting happens to take, which changes with the thread count and the
+/// scheduling: the totals, and a run resumed with another thread count, would differ in
+/// the last bits. Collected first, the partials keep their chunk's place.
+fn in_chunk_order<const K: usize>(partials: &[[f64; K]]) -> [f64; K] {
+    let mut total = [0.0; K];
+    for partial in partials {
+        for (sum, value) in total.iter_mut().zip(partial) {
+            *sum += value;
+        }
     }
-    a
+    total
 }
 
 fn run_jobs<E: Real, const K: usize>(
@@ -100,7 +108,8 @@ fn run_jobs<E: Real, const K: usize>(
     pass: &(impl Fn(Lanes<'_, E>) -> [f64; K] + Sync),
 ) -> [f64; K] {
     use rayon::prelude::*;
-    jobs.into_par_iter().map(pass).reduce(|| [0.0; K], add)
+    let partials: Vec<[f64; K]> = jobs.into_par_iter().map(pass).collect();
+    in_chunk_order(&partials)
 }
 
 /// Sums the `K` values `f(i)` returns for `i` in `0..n`, calling `f` once per index in

@@ -162,6 +162,65 @@ mod tests {
         assert_eq!(paths(Execution::Fused), [loops; 8]);
     }
 
+    /// Three steps of `optim` on a tensor of several chunks (uneven values, so that every
+    /// chunk's sum differs), run on a pool of `threads` threads; the bits of the parameter
+    /// and of every state tensor after them.
+    fn stepped_bits<O: burn::optim::SimpleOptimizer<NdArray>>(
+        optim: &O,
+        threads: usize,
+    ) -> Vec<Vec<u32>> {
+        use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
+        use burn::tensor::{Tensor, TensorData};
+        let n = 5 * super::lanes::CHUNK + 123;
+        let device = Default::default();
+        let wave = |seed: f32| {
+            let values: Vec<f32> = (0..n)
+                .map(|i| ((i as f32 * 0.618 + seed).sin() * 1e3).fract() * 0.1 + seed * 1e-3)
+                .collect();
+            Tensor::<NdArray, 1>::from_data(TensorData::new(values, [n]), &device)
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let before = step_paths();
+            let (mut param, mut state) = (wave(1.0), None);
+            for k in 0..3 {
+                (param, state) = optim.step(1e-2, param, wave(k as f32 + 2.0), state);
+            }
+            assert_eq!(step_paths().since(before).cpu_loops, 3, "the CPU loops ran");
+            let bits = |t: Tensor<NdArray, 1>| -> Vec<u32> {
+                let values = t.into_data().to_vec::<f32>().unwrap();
+                values.iter().map(|v| v.to_bits()).collect()
+            };
+            // The state's bits: its record in full precision.
+            let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
+            let bytes = Recorder::<NdArray>::record(&recorder, state.expect("a state"), ())
+                .unwrap();
+            vec![bits(param), bytes.iter().map(|&b| u32::from(b)).collect()]
+        })
+    }
+
+    /// Whole-tensor sums are added in chunk order, so a step, and a run resumed under
+    /// another thread count, gives the same bits under 1, 2 and 3 threads.
+    #[test]
+    fn steps_are_bit_identical_under_any_thread_count() {
+        fn check<O: burn::optim::SimpleOptimizer<NdArray>>(name: &str, optim: O) {
+            let one = stepped_bits(&optim, 1);
+            for threads in [2, 3] {
+                assert!(
+                    stepped_bits(&optim, threads) == one,
+                    "{name}: {threads} threads differ from one"
+                );
+            }
+        }
+        check("Lars", LarsConfig::new().with_momentum(0.9).build());
+        check("Lamb", LambConfig::new().build());
+        check("TAdam", TAdamConfig::new().build());
+        check("AdamP", AdamPConfig::new().build());
+    }
+
     #[test]
     fn composed_takes_the_composed_path() {
         let composed = StepPaths {

@@ -42,7 +42,12 @@ fn from_primitive<B: Backend, const D: usize, P: 'static>(primitive: P) -> Tenso
 /// The tensor made contiguous, and copied if another tensor shares its buffer: as on
 /// ndarray, so that a kernel runs in every case and a run does not depend on who holds
 /// what.
+///
+/// The copy is this module's own kernel, not `CubeTensor::copy`: on CUDA (an H200,
+/// 2026-12-04) a parameter that a wrapper's window or slow weights shared came out of
+/// `CubeTensor::copy` with other values, and the step that followed diverged from the
+/// composed one; WGPU's copy was right.
 pub(super) fn writable<R: CubeRuntime>(t: CubeTensor<R>) -> CubeTensor<R> {
     let t = into_contiguous(t);
-    if t.can_mut() { t } else { t.copy() }
+    if t.can_mut() { t } else { super::copied(&t) }
 }

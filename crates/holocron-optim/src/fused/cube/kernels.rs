@@ -71,6 +71,15 @@ pub(super) fn update_kernel<F: Float, R: CubeTwoPassRule>(
     }
 }
 
+/// `to <- from`: the private copy of a shared buffer that a kernel is about to write.
+#[cube(launch)]
+pub(super) fn copy_kernel<F: Float>(from: &Array<F>, to: &mut Array<F>) {
+    let i = ABSOLUTE_POS;
+    if i < to.len() {
+        to[i] = from[i];
+    }
+}
+
 /// A wrapper's sync: `slow <- slow + rate (fast - slow)`, then `fast <- slow`; the rate is
 /// `rate[0]`, known on the host or computed on the device.
 #[cube(launch)]
@@ -85,9 +94,7 @@ pub(super) fn pull_kernel<F: Float>(fast: &mut Array<F>, slow: &mut Array<F>, ra
 
 /// Scout's coherence of one tensor: the sum over elements of `std(u) / max |u - mean(u)|`
 /// (0 where the maximum is 0), `u` the element's steps between successive `rows` (at least
-/// three rows; the count is a constant of the compiled kernel) of `n` elements each. The
-/// length is an argument: read off an array of a sequence, it came out wrong on CUDA (the
-/// H200 of 2026-12-04: garbage sums), while WGPU read it right.
+/// three rows; the count is a constant of the compiled kernel) of `n` elements each.
 #[cube(launch)]
 pub(super) fn similarity_sums_kernel<F: Float>(
     rows: &Sequence<Array<F>>,

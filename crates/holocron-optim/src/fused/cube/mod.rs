@@ -271,6 +271,22 @@ fn two_pass_on<Rule: FusedTwoPass, B: Backend, R: CubeRuntime, const D: usize>(
     Ok(step.give())
 }
 
+/// A contiguous `f32` tensor's values in a buffer of their own (see [`bridge::writable`]).
+fn copied<R: CubeRuntime>(t: &CubeTensor<R>) -> CubeTensor<R> {
+    let n = t.meta.num_elements();
+    let from = Buffer::of(t, n);
+    let to = Buffer::empty(&t.client, n);
+    let (cube_count, cube_dim) = Grid::new(&t.client, n).each();
+    copy_kernel::launch::<f32, R>(&t.client, cube_count, cube_dim, from.arg(), to.arg());
+    CubeTensor::new_contiguous(
+        t.client.clone(),
+        t.device.clone(),
+        t.meta.shape().clone(),
+        to.handle().clone(),
+        DType::F32,
+    )
+}
+
 /// A parameter's fast weights and its flat slow weights.
 pub(crate) type Pulled<B, const D: usize> = (Tensor<B, D>, Tensor<B, 1>);
 

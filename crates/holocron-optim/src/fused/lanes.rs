@@ -161,3 +161,47 @@ fn sum_block<E: Real>(values: &[E]) -> f64 {
     }
     partial.iter().sum::<f64>() + rest
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{CHUNK, Lanes};
+
+    /// The chunk sums of one lane under `threads` threads: chunks whose sums are
+    /// `1e16, 1, -1e16, 1, ...`, where the order of the additions decides the total.
+    fn total_under(threads: usize) -> f64 {
+        let chunk_sums = [1e16, 1.0, -1e16, 1.0, 1e16, 1.0, -1e16, 1.0];
+        let mut param = vec![0.0f64; CHUNK * chunk_sums.len()];
+        for (c, sum) in chunk_sums.iter().enumerate() {
+            param[c * CHUNK] = *sum;
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut lanes = Lanes {
+                param: &mut param,
+                grad: &[],
+                state: vec![],
+            };
+            let [total] = lanes.pass(|chunk| [chunk.param.iter().sum::<f64>()]);
+            total
+        })
+    }
+
+    /// Chunk sums are added in chunk order whatever the thread count: the total is the
+    /// left-to-right sum (1e16 + 1 rounds to 1e16, and so on), under 1 to 4 threads.
+    #[test]
+    fn chunk_sums_add_in_chunk_order() {
+        let in_order = [1e16, 1.0, -1e16, 1.0, 1e16, 1.0, -1e16, 1.0]
+            .iter()
+            .fold(0.0f64, |total, sum| total + sum);
+        for threads in 1..=4 {
+            assert_eq!(
+                total_under(threads).to_bits(),
+                in_order.to_bits(),
+                "{threads} threads"
+            );
+        }
+    }
+}

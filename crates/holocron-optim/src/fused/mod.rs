@@ -168,7 +168,7 @@ mod tests {
     fn stepped_bits<O: burn::optim::SimpleOptimizer<NdArray>>(
         optim: &O,
         threads: usize,
-    ) -> Vec<Vec<u32>> {
+    ) -> Vec<Vec<u64>> {
         use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
         use burn::tensor::{Tensor, TensorData};
         let n = 5 * super::lanes::CHUNK + 123;
@@ -190,15 +190,17 @@ mod tests {
                 (param, state) = optim.step(1e-2, param, wave(k as f32 + 2.0), state);
             }
             assert_eq!(step_paths().since(before).cpu_loops, 3, "the CPU loops ran");
-            let bits = |t: Tensor<NdArray, 1>| -> Vec<u32> {
-                let values = t.into_data().to_vec::<f32>().unwrap();
+            // Widened first: the element type follows the device's default float type,
+            // which the f64 tests of this crate may have set.
+            let bits = |t: Tensor<NdArray, 1>| -> Vec<u64> {
+                let values = t.into_data().convert::<f64>().to_vec::<f64>().unwrap();
                 values.iter().map(|v| v.to_bits()).collect()
             };
             // The state's bits: its record in full precision.
             let recorder = BinBytesRecorder::<FullPrecisionSettings>::default();
-            let bytes = Recorder::<NdArray>::record(&recorder, state.expect("a state"), ())
-                .unwrap();
-            vec![bits(param), bytes.iter().map(|&b| u32::from(b)).collect()]
+            let bytes =
+                Recorder::<NdArray>::record(&recorder, state.expect("a state"), ()).unwrap();
+            vec![bits(param), bytes.iter().map(|&b| u64::from(b)).collect()]
         })
     }
 

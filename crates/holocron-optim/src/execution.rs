@@ -18,10 +18,9 @@ use serde::{Deserialize, Serialize};
 ///   without Burn's operation fusion.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Execution {
-    /// The fused path where it has been validated: the CPU loops on ndarray and the
-    /// kernels on WGPU. On CUDA the kernels have not yet been run on an NVIDIA GPU by this
-    /// project's tests, so `Auto` takes the composed path there; ask for
-    /// [`Execution::Fused`] to use them.
+    /// The fused path where this project's tests have run it: the CPU loops on ndarray,
+    /// the kernels on WGPU (in every CI run, on Mesa's software Vulkan) and on CUDA (on an
+    /// NVIDIA H200; CI has no GPU, see `docs/backends.md`).
     #[default]
     Auto,
     /// Burn's composed tensor operations, always.

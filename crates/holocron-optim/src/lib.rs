@@ -32,8 +32,7 @@
 //!   parameter-sized temporaries;
 //! - with the `wgpu` or `cuda` feature, CubeCL kernels of this crate, in `f32`, with or
 //!   without Burn's operation fusion (`Fusion<CubeBackend>`, which Burn's default features
-//!   build); `Auto` uses them on WGPU, and on CUDA only with [`Execution::Fused`] until
-//!   this project's tests have run them on an NVIDIA GPU;
+//!   build), which `Auto` uses on both;
 //! - Burn's composed tensor operations everywhere else, and with [`Execution::Composed`].
 //!
 //! All compute the same update; [`step_paths`] tells which path steps took.

@@ -182,6 +182,49 @@ impl WithOptimizer<B, ParamSet<B>> for Multi {
     }
 }
 
+/// Scout over `specs`, eight steps of AdaBelief inside it (two syncs), the values of the
+/// first `keep` parameters after them.
+fn scout_run(specs: &[(Vec<usize>, Vec<f64>)], keep: usize, execution: Execution) -> Vec<Vec<f64>> {
+    let device = Default::default();
+    let shapes: Vec<Vec<usize>> = specs.iter().map(|(shape, _)| shape.clone()).collect();
+    let (mut set, slots) = ParamSet::<B>::new(specs, &device);
+    let inner = AdaBeliefConfig::new().with_execution(execution).init();
+    let mut optim = ScoutConfig::new()
+        .with_sync_period(4)
+        .with_execution(execution)
+        .init(inner);
+    for k in 0..8 {
+        let grads: Vec<Option<Vec<f64>>> = shapes
+            .iter()
+            .enumerate()
+            .map(|(j, shape)| Some(common::wave(shape.iter().product(), (k * 7 + j) as f64)))
+            .collect();
+        let grads = gradients(&set, &slots, &shapes, &grads, &device);
+        set = optim.step(1e-2, set, grads);
+    }
+    slots[..keep].iter().map(|s| set.values(*s)).collect()
+}
+
+/// A parameter without elements has no steps to agree on: Scout leaves it out of its
+/// coherence on every path, and the other parameters end exactly as in a model without it
+/// (its similarity, a sum over no elements divided by none, used to make every parameter
+/// NaN at the first sync).
+#[rstest]
+fn scout_leaves_empty_parameters_out_of_its_coherence(
+    #[values(Execution::Composed, Execution::Fused)] execution: Execution,
+) {
+    let specs = vec![
+        (vec![6], common::wave(6, 1.0)),
+        (vec![3, 4], common::wave(12, 2.0)),
+    ];
+    let mut with_empty = specs.clone();
+    with_empty.push((vec![0], vec![]));
+    let without = scout_run(&specs, 2, execution);
+    let with = scout_run(&with_empty, 2, execution);
+    assert!(with.iter().flatten().all(|v| v.is_finite()), "{with:?}");
+    assert_eq!(with, without);
+}
+
 #[rstest]
 #[case::lookahead(WrapperConfig::Lookahead(LookaheadConfig::new().with_sync_period(4)))]
 #[case::scout(WrapperConfig::Scout(ScoutConfig::new().with_sync_period(4)))]

@@ -155,13 +155,21 @@ where
     }
 }
 
-/// The mean over tensors of each tensor's step coherence, or `None` when no tensor has two
-/// steps in its window (every similarity is then 0, and so is the coherence). With `fused`
-/// on WGPU or CUDA each tensor's similarity is a kernel's sum.
+/// The windows of the tensors that have elements: an empty parameter has no steps to
+/// agree on, and its similarity (a sum over no elements divided by none) would be NaN.
+fn nonempty<B: Backend>(window: &Window<B>) -> impl Iterator<Item = &Vec<Tensor<B, 1>>> {
+    window.values().filter(|rows| {
+        rows.first()
+            .is_some_and(|row| row.shape().num_elements() > 0)
+    })
+}
+
+/// The mean over tensors (those with elements) of each tensor's step coherence, or `None`
+/// when no tensor has two steps in its window (every similarity is then 0, and so is the
+/// coherence). With `fused` on WGPU or CUDA each tensor's similarity is a kernel's sum.
 fn coherence<B: Backend>(window: &Window<B>, execution: Execution) -> Option<Tensor<B, 1>> {
-    let count = window.len() as f64;
-    window
-        .values()
+    let count = nonempty(window).count() as f64;
+    nonempty(window)
         .filter_map(|rows| similarity(rows, execution))
         .reduce(|a, b| a.add(b))
         .map(|total| total.div_scalar(count))
@@ -233,12 +241,11 @@ fn fused_window<B: Backend>(window: &Window<B>) -> bool {
 
 /// [`coherence`] on the fused path, on the host.
 fn fused_coherence<B: Backend>(window: &Window<B>) -> Option<f64> {
-    let count = window.len() as f64;
-    window
-        .values()
+    let count = nonempty(window).count() as f64;
+    nonempty(window)
         .filter(|rows| rows.len() >= 3)
         .map(|rows| {
-            let numel = rows[0].shape().num_elements().max(1) as f64;
+            let numel = rows[0].shape().num_elements() as f64;
             let [sum] = fused::reduce(&Similarity, rows);
             sum / numel
         })

@@ -619,6 +619,132 @@ fn record_for_a_model_without_its_ids_is_refused() {
     );
 }
 
+/// `model` without the parameter in `slots[1]`: the same ids and values for the others, as
+/// a model looks after a layer was removed during training.
+fn without_second(model: &ParamSet<B>, slots: &[Slot]) -> (ParamSet<B>, Vec<Slot>) {
+    let kept: Vec<Slot> = slots
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 1)
+        .map(|(_, s)| *s)
+        .collect();
+    let ids: Vec<_> = kept.iter().map(|s| model.id(*s)).collect();
+    let specs: Vec<_> = kept
+        .iter()
+        .map(|s| {
+            let shape = match s.rank {
+                1 => model.rank1[s.index].val().shape().to_vec(),
+                2 => model.rank2[s.index].val().shape().to_vec(),
+                3 => model.rank3[s.index].val().shape().to_vec(),
+                _ => model.rank4[s.index].val().shape().to_vec(),
+            };
+            (shape, model.values(*s))
+        })
+        .collect();
+    ParamSet::with_ids(&ids, &specs, &Default::default())
+}
+
+/// The state of a parameter that left the model (a layer removed since the save) is
+/// dropped on load, by the optimizer and by the wrapper; the others load as saved and the
+/// run goes on.
+#[test]
+fn state_of_a_removed_parameter_is_dropped() {
+    let dir = scratch("removed");
+    let scout = || {
+        ScoutConfig::new()
+            .with_sync_period(4)
+            .init(AdaBeliefConfig::new().init())
+    };
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = scout();
+    for k in 0..6 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let removed = set.id(slots[1]);
+    let path = dir.join("optim");
+    checkpoint::save(&optim, &recorder(), path.clone()).unwrap();
+    let saved = optim.to_record();
+    assert!(saved.slow_weights.contains_key(&removed) && saved.inner.contains_key(&removed));
+
+    let (smaller, kept) = without_second(&set, &slots);
+    let loaded = checkpoint::load(scout(), &smaller, &recorder(), path, &device).unwrap();
+    let record = loaded.to_record();
+    assert!(
+        !record.inner.contains_key(&removed),
+        "the inner state was kept"
+    );
+    assert!(
+        !record.slow_weights.contains_key(&removed),
+        "the slow weights were kept"
+    );
+    assert!(!record.window.contains_key(&removed), "the window was kept");
+    for slot in &kept {
+        // (The parameter that never had a gradient has slow weights and no inner state.)
+        let id = smaller.id(*slot);
+        assert_eq!(
+            record.inner.contains_key(&id),
+            saved.inner.contains_key(&id)
+        );
+        assert!(record.slow_weights.contains_key(&id));
+    }
+    // Training goes on with the smaller model; the wrapper keeps no stale entry either.
+    let kept_shapes: Vec<Vec<usize>> = shapes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 1)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let mut loaded = loaded;
+    let mut smaller = smaller;
+    for k in 6..10 {
+        let grads = mixed_grads(&kept_shapes, k);
+        let grads = gradients(&smaller, &kept, &kept_shapes, &grads, &device);
+        smaller = loaded.step(0.01, smaller, grads);
+    }
+    assert!(
+        kept.iter()
+            .all(|s| smaller.values(*s).iter().all(|v| v.is_finite()))
+    );
+}
+
+/// During training, too, a wrapper drops the slow weights and window of a parameter the
+/// model no longer has (Scout would otherwise count it in its coherence forever).
+#[test]
+fn wrappers_drop_a_removed_parameter() {
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = ScoutConfig::new()
+        .with_sync_period(4)
+        .init(AdaBeliefConfig::new().init());
+    for k in 0..3 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let removed = set.id(slots[1]);
+    assert!(optim.to_record().window.contains_key(&removed));
+    let (mut smaller, kept) = without_second(&set, &slots);
+    let kept_shapes: Vec<Vec<usize>> = shapes
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 1)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let grads = gradients(
+        &smaller,
+        &kept,
+        &kept_shapes,
+        &mixed_grads(&kept_shapes, 3),
+        &device,
+    );
+    smaller = optim.step(0.01, smaller, grads);
+    let record = optim.to_record();
+    assert!(!record.slow_weights.contains_key(&removed) && !record.window.contains_key(&removed));
+    assert!(
+        kept.iter()
+            .all(|s| smaller.values(*s).iter().all(|v| v.is_finite()))
+    );
+}
+
 #[test]
 fn a_new_parameter_starts_with_fresh_state() {
     // A parameter the record knows nothing about (a layer added since the save) loads fine

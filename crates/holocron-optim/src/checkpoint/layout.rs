@@ -9,7 +9,7 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
 use super::{CheckpointError, CheckpointErrorKind};
-use crate::{Lookahead, Scout};
+use crate::{Lookahead, LookaheadRecord, Scout, ScoutRecord};
 
 /// A float parameter of a model, as a record is checked against it.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +69,27 @@ impl ModuleParams {
     }
 }
 
+impl ModuleParams {
+    /// `saved` without the entries of parameters the model no longer has (a layer removed
+    /// since the save), so that their state is dropped rather than kept forever; refused
+    /// when the model has none of them (another model, or the model's own record was not
+    /// loaded first).
+    pub fn known<V>(
+        &self,
+        mut saved: HashMap<ParamId, V>,
+        what: &str,
+    ) -> Result<HashMap<ParamId, V>, CheckpointError> {
+        let Some(first) = saved.keys().next().copied() else {
+            return Ok(saved);
+        };
+        saved.retain(|id, _| self.params.contains_key(id));
+        if saved.is_empty() {
+            self.get(&first, what)?;
+        }
+        Ok(saved)
+    }
+}
+
 fn mismatch(message: String) -> CheckpointError {
     CheckpointError::new(CheckpointErrorKind::ModelMismatch, message)
 }
@@ -107,13 +128,14 @@ pub trait CheckedRecord<M: AutodiffModule<B>, B: AutodiffBackend>: Optimizer<M, 
     /// The name stored in checkpoints, e.g. `Lookahead(Lamb)`.
     fn checkpoint_name(&self) -> String;
 
-    /// Checks that every parameter `record` holds state for exists in the model with the
-    /// rank and shape of that state.
-    fn check_record(
+    /// `record` fitted to the model: the state of parameters the model no longer has
+    /// dropped ([`ModuleParams::known`]), and every other state checked to have the rank
+    /// and shape of its parameter.
+    fn fit_record(
         &self,
-        record: &Self::Record,
+        record: Self::Record,
         params: &ModuleParams,
-    ) -> Result<(), CheckpointError>;
+    ) -> Result<Self::Record, CheckpointError>;
 }
 
 fn check_state<O: StateLayout<B>, B: Backend>(
@@ -193,14 +215,16 @@ where
         O::NAME.to_string()
     }
 
-    fn check_record(
+    fn fit_record(
         &self,
-        record: &Self::Record,
+        record: Self::Record,
         params: &ModuleParams,
-    ) -> Result<(), CheckpointError> {
+    ) -> Result<Self::Record, CheckpointError> {
+        let record = params.known(record, "optimizer state")?;
         record.iter().try_for_each(|(id, state)| match state {
             AdaptorRecord::V1(state) => check_state(id, state, params),
-        })
+        })?;
+        Ok(record)
     }
 }
 
@@ -233,16 +257,21 @@ where
         format!("Lookahead({})", self.inner().checkpoint_name())
     }
 
-    fn check_record(
+    fn fit_record(
         &self,
-        record: &Self::Record,
+        record: Self::Record,
         params: &ModuleParams,
-    ) -> Result<(), CheckpointError> {
-        self.inner().check_record(&record.inner, params)?;
-        record
-            .slow_weights
+    ) -> Result<Self::Record, CheckpointError> {
+        let inner = self.inner().fit_record(record.inner, params)?;
+        let slow_weights = params.known(record.slow_weights, "slow weights")?;
+        slow_weights
             .iter()
-            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))
+            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
+        Ok(LookaheadRecord {
+            inner,
+            slow_weights,
+            ..record
+        })
     }
 }
 
@@ -256,19 +285,26 @@ where
         format!("Scout({})", self.inner().checkpoint_name())
     }
 
-    fn check_record(
+    fn fit_record(
         &self,
-        record: &Self::Record,
+        record: Self::Record,
         params: &ModuleParams,
-    ) -> Result<(), CheckpointError> {
-        self.inner().check_record(&record.inner, params)?;
-        record
-            .slow_weights
+    ) -> Result<Self::Record, CheckpointError> {
+        let inner = self.inner().fit_record(record.inner, params)?;
+        let slow_weights = params.known(record.slow_weights, "slow weights")?;
+        slow_weights
             .iter()
             .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
-        record.window.iter().try_for_each(|(id, rows)| {
+        let window = params.known(record.window, "window weights")?;
+        window.iter().try_for_each(|(id, rows)| {
             rows.iter()
                 .try_for_each(|w| check_flat(id, "window weights", w, params))
+        })?;
+        Ok(ScoutRecord {
+            inner,
+            slow_weights,
+            window,
+            ..record
         })
     }
 }

@@ -6,7 +6,9 @@
 //!
 //! - the file can be read and decoded by the recorder (not truncated or corrupt),
 //! - it was saved by the same optimizer (and the same wrappers around it),
-//! - every parameter it holds state for exists in the model, with the same rank and shape.
+//! - the model has the parameters it holds state for, with the same rank and shape; the
+//!   state of a parameter the model no longer has (a layer removed since the save) is
+//!   dropped, and a record none of whose parameters the model has is refused.
 //!
 //! Parameter ids are part of the model's own record: load the model's record before the
 //! optimizer's, or the ids will not match. A parameter of the model that the record holds
@@ -285,8 +287,8 @@ where
     if envelope.optimizer != expected {
         return Err(wrong_optimizer(&shown, &envelope.optimizer, &expected));
     }
-    optim
-        .check_record(&envelope.record, &ModuleParams::of(module))
+    let record = optim
+        .fit_record(envelope.record, &ModuleParams::of(module))
         .map_err(|err| CheckpointError {
             message: format!(
                 "optimizer checkpoint {shown} does not fit the model: {}",
@@ -294,7 +296,7 @@ where
             ),
             ..err
         })?;
-    Ok(optim.load_record(envelope.record))
+    Ok(optim.load_record(record))
 }
 
 fn wrong_optimizer(file: &impl fmt::Display, found: &str, expected: &str) -> CheckpointError {

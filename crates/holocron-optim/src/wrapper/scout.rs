@@ -99,6 +99,11 @@ where
 
     fn before_inner_step(&mut self, module: &M) {
         slow::capture_new::<B, M>(&mut self.slow, module);
+        // The window and its spare rows follow the slow weights: a parameter that left the
+        // model leaves them too (and the coherence).
+        let slow = &self.slow;
+        self.window.retain(|id, _| slow.contains_key(id));
+        self.spare.retain(|id, _| slow.contains_key(id));
         for (id, weights) in &self.slow {
             self.window
                 .entry(*id)

@@ -4,7 +4,7 @@
 use burn::module::{AutodiffModule, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use crate::Execution;
 use crate::fused::{self, Kernel, Lanes, Real};
@@ -21,20 +21,32 @@ pub(crate) fn flat<B: AutodiffBackend, const D: usize>(
     value.reshape([numel])
 }
 
-/// Adds every parameter of `module` that `weights` does not hold yet.
+/// Brings `weights` in line with `module`: adds every parameter it does not hold yet and
+/// drops those the module no longer has (a layer removed during training), whose slow
+/// weights would otherwise be kept, synced and counted forever.
 pub(crate) fn capture_new<B: AutodiffBackend, M: AutodiffModule<B>>(
     weights: &mut FlatParams<B::InnerBackend>,
     module: &M,
 ) {
-    struct Capture<'a, B: AutodiffBackend>(&'a mut FlatParams<B::InnerBackend>);
+    struct Capture<'a, B: AutodiffBackend> {
+        weights: &'a mut FlatParams<B::InnerBackend>,
+        live: HashSet<ParamId>,
+    }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Capture<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if !self.0.contains_key(&param.id) {
-                self.0.insert(param.id, flat(param));
+            self.live.insert(param.id);
+            if !self.weights.contains_key(&param.id) {
+                self.weights.insert(param.id, flat(param));
             }
         }
     }
-    module.visit(&mut Capture::<B>(weights));
+    let mut capture = Capture::<B> {
+        weights,
+        live: HashSet::new(),
+    };
+    module.visit(&mut capture);
+    let Capture { weights, live } = capture;
+    weights.retain(|id, _| live.contains(id));
 }
 
 /// The current value of every parameter of `module`.

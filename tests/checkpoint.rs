@@ -461,7 +461,14 @@ fn record_of_another_optimizer_is_refused(#[case] saved_by: &str, #[case] loaded
 /// The saved model with parameter 1 (shape [4, 3]) replaced by `spec`, keeping every id.
 fn changed_model(model: &ParamSet<B>, slots: &[Slot], spec: (Vec<usize>, Vec<f64>)) -> ParamSet<B> {
     let ids: Vec<_> = slots.iter().map(|s| model.id(*s)).collect();
-    let mut specs: Vec<_> = slots
+    let mut specs = specs_of(model, slots);
+    specs[1] = spec;
+    ParamSet::with_ids(&ids, &specs, &Default::default()).0
+}
+
+/// The shape and values of each parameter in `slots`.
+fn specs_of(model: &ParamSet<B>, slots: &[Slot]) -> Vec<(Vec<usize>, Vec<f64>)> {
+    slots
         .iter()
         .map(|s| {
             let shape = match s.rank {
@@ -472,9 +479,7 @@ fn changed_model(model: &ParamSet<B>, slots: &[Slot], spec: (Vec<usize>, Vec<f64
             };
             (shape, model.values(*s))
         })
-        .collect();
-    specs[1] = spec;
-    ParamSet::with_ids(&ids, &specs, &Default::default()).0
+        .collect()
 }
 
 #[test]
@@ -525,20 +530,31 @@ fn crafted<O: StateLayout<Inner>>(
     (set, path)
 }
 
+/// Loads a [`crafted`] record of `optim()` into a fresh `optim()` and checks it is refused
+/// as not fitting the model, with a message containing each of `expected`.
+fn crafted_is_refused<O: StateLayout<Inner>>(
+    name: &str,
+    optim: impl Fn() -> OptimizerAdaptor<O, ParamSet<B>, B>,
+    edit: impl Fn(O::State<1>) -> O::State<1>,
+    expected: &[&str],
+) {
+    let (model, path) = crafted(optim(), &scratch(name), edit);
+    let err = refused(optim(), &model, &path);
+    assert_eq!(err.kind, CheckpointErrorKind::ModelMismatch);
+    assert!(expected.iter().all(|e| err.message.contains(e)), "{err}");
+}
+
 /// A step count that would overflow the next step (or make `beta^t` wrap) is refused.
 #[test]
 fn step_count_out_of_range_is_refused() {
-    let dir = scratch("step_count");
-    let (model, path) = crafted(AdaBeliefConfig::new().init(), &dir, |mut state| {
-        state.time = usize::MAX;
-        state
-    });
-    let err = refused(AdaBeliefConfig::new().init(), &model, &path);
-    assert_eq!(err.kind, CheckpointErrorKind::ModelMismatch);
-    assert!(
-        err.message
-            .contains("counts 18446744073709551615 steps, more than the 4294967295"),
-        "{err}"
+    crafted_is_refused(
+        "step_count",
+        || AdaBeliefConfig::new().init(),
+        |mut state| {
+            state.time = usize::MAX;
+            state
+        },
+        &["counts 18446744073709551615 steps, more than the 4294967295"],
     );
 }
 
@@ -546,16 +562,14 @@ fn step_count_out_of_range_is_refused() {
 /// next step fail inside a reshape.
 #[test]
 fn tadam_weight_sum_of_another_shape_is_refused() {
-    let dir = scratch("weight_sum");
-    let (model, path) = crafted(TAdamConfig::new().init(), &dir, |mut state| {
-        state.weight_sum = state.weight_sum.repeat_dim(0, 5);
-        state
-    });
-    let err = refused(TAdamConfig::new().init(), &model, &path);
-    assert_eq!(err.kind, CheckpointErrorKind::ModelMismatch);
-    assert!(
-        err.message.contains("`weight_sum`") && err.message.contains("has shape [5], not [1]"),
-        "{err}"
+    crafted_is_refused(
+        "weight_sum",
+        || TAdamConfig::new().init(),
+        |mut state| {
+            state.weight_sum = state.weight_sum.repeat_dim(0, 5);
+            state
+        },
+        &["`weight_sum`", "has shape [5], not [1]"],
     );
 }
 
@@ -629,19 +643,13 @@ fn without_second(model: &ParamSet<B>, slots: &[Slot]) -> (ParamSet<B>, Vec<Slot
         .map(|(_, s)| *s)
         .collect();
     let ids: Vec<_> = kept.iter().map(|s| model.id(*s)).collect();
-    let specs: Vec<_> = kept
-        .iter()
-        .map(|s| {
-            let shape = match s.rank {
-                1 => model.rank1[s.index].val().shape().to_vec(),
-                2 => model.rank2[s.index].val().shape().to_vec(),
-                3 => model.rank3[s.index].val().shape().to_vec(),
-                _ => model.rank4[s.index].val().shape().to_vec(),
-            };
-            (shape, model.values(*s))
-        })
-        .collect();
-    ParamSet::with_ids(&ids, &specs, &Default::default())
+    ParamSet::with_ids(&ids, &specs_of(model, &kept), &Default::default())
+}
+
+fn without_second_shape(shapes: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let mut kept = shapes.to_vec();
+    kept.remove(1);
+    kept
 }
 
 /// The state of a parameter that left the model (a layer removed since the save) is
@@ -689,12 +697,7 @@ fn state_of_a_removed_parameter_is_dropped() {
         assert!(record.slow_weights.contains_key(&id));
     }
     // Training goes on with the smaller model; the wrapper keeps no stale entry either.
-    let kept_shapes: Vec<Vec<usize>> = shapes
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| *k != 1)
-        .map(|(_, s)| s.clone())
-        .collect();
+    let kept_shapes = without_second_shape(&shapes);
     let mut loaded = loaded;
     let mut smaller = smaller;
     for k in 6..10 {
@@ -723,12 +726,7 @@ fn wrappers_drop_a_removed_parameter() {
     let removed = set.id(slots[1]);
     assert!(optim.to_record().window.contains_key(&removed));
     let (mut smaller, kept) = without_second(&set, &slots);
-    let kept_shapes: Vec<Vec<usize>> = shapes
-        .iter()
-        .enumerate()
-        .filter(|(k, _)| *k != 1)
-        .map(|(_, s)| s.clone())
-        .collect();
+    let kept_shapes = without_second_shape(&shapes);
     let grads = gradients(
         &smaller,
         &kept,

@@ -3,12 +3,17 @@
 //!
 //! ```text
 //! cargo bench --bench optim_step                      # 4M and 32M parameters, every optimizer
+//! cargo bench --bench optim_step -- --sizes bert      # BERT-base encoder shapes
 //! cargo bench --bench optim_step -- --sizes 4 --only lamb,adam
 //! cargo bench --bench optim_step --features wgpu      # on the backend picked by feature
 //! ```
 //!
-//! The model is two square f32 matrices and two vectors (4M or 32M parameters in all),
-//! stepped through Burn's `OptimizerAdaptor` (or the wrapper) with fixed gradients. Each
+//! Two workloads: `bert`, the parameter shapes of a BERT-base encoder (12 blocks of four
+//! `768 x 768` and two `768 x 3072` Linear weights with their biases and two LayerNorms:
+//! 192 tensors, 85M parameters, the shapes of `../shared/bench/torch_step.py bert`, which
+//! times PyTorch's fused AdamW on them), and `N` (a number), a synthetic model of two square
+//! matrices and two vectors with about N million parameters. Either is stepped through Burn's
+//! `OptimizerAdaptor` (or the wrapper) with fixed gradients, as `torch_step.py` does. Each
 //! optimizer runs in its own process (this program re-runs itself) so that its peak memory
 //! is its own: 6 warm-up steps, then the mean of 12 timed steps (two sync periods of the
 //! wrappers' default 6, so their syncs count), each ending with a read of one parameter
@@ -55,15 +60,47 @@ const TIMED: usize = 12;
 
 #[derive(Module, Debug)]
 struct Params<B: Backend> {
-    a: Param<Tensor<B, 2>>,
-    b: Param<Tensor<B, 2>>,
-    c: Param<Tensor<B, 1>>,
-    d: Param<Tensor<B, 1>>,
+    matrices: Vec<Param<Tensor<B, 2>>>,
+    vectors: Vec<Param<Tensor<B, 1>>>,
 }
 
-/// The side `n` of the two matrices so that `2 n^2 + 2 n` is about `millions` * 2^20.
-fn side(millions: usize) -> usize {
-    (((millions << 20) as f64 / 2.0).sqrt()) as usize
+/// The parameter shapes of a workload: matrices and vectors.
+struct Shapes {
+    matrices: Vec<[usize; 2]>,
+    vectors: Vec<usize>,
+}
+
+impl Shapes {
+    /// `bert`, or a number of millions of parameters for the synthetic model.
+    fn of(workload: &str) -> Shapes {
+        if workload == "bert" {
+            let d = 768;
+            let mut shapes = Shapes {
+                matrices: vec![],
+                vectors: vec![],
+            };
+            for _ in 0..12 {
+                for (inputs, outputs) in [(d, d), (d, d), (d, d), (d, d), (d, 4 * d), (4 * d, d)] {
+                    shapes.matrices.push([outputs, inputs]);
+                    shapes.vectors.push(outputs);
+                }
+                shapes.vectors.extend([d; 4]);
+            }
+            return shapes;
+        }
+        let millions: usize = workload.parse().expect("`bert` or a number of millions");
+        // The side `n` of the two matrices so that `2 n^2 + 2 n` is about `millions` * 2^20.
+        let n = (((millions << 20) as f64 / 2.0).sqrt()) as usize;
+        Shapes {
+            matrices: vec![[n, n]; 2],
+            vectors: vec![n; 2],
+        }
+    }
+
+    fn numel(&self) -> usize {
+        let matrices: usize = self.matrices.iter().map(|[a, b]| a * b).sum();
+        matrices + self.vectors.iter().sum::<usize>()
+    }
 }
 
 fn peak_bytes() -> u64 {
@@ -77,35 +114,40 @@ fn peak_bytes() -> u64 {
 }
 
 /// Steps `optim` and prints `ns_per_param peak_bytes_per_param` on one line.
-fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
+fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, shapes: &Shapes) {
     let device = Default::default();
-    let full = |shape: Vec<usize>, value: f64| {
-        Tensor::<Inner, 2>::full([shape[0], shape[1]], value, (&device, DType::F32))
+    let matrix = |[a, b]: [usize; 2], value: f64| {
+        Tensor::<Inner, 2>::full([a, b], value, (&device, DType::F32))
     };
-    let params = Params::<B> {
-        a: Param::from_tensor(Tensor::from_inner(full(vec![n, n], 0.5))),
-        b: Param::from_tensor(Tensor::from_inner(full(vec![n, n], -0.25))),
-        c: Param::from_tensor(Tensor::from_inner(full(vec![1, n], 0.1).reshape([n]))),
-        d: Param::from_tensor(Tensor::from_inner(full(vec![1, n], 0.2).reshape([n]))),
+    let vector = |n: usize, value: f64| Tensor::<Inner, 1>::full([n], value, (&device, DType::F32));
+    let mut model = Params::<B> {
+        matrices: shapes
+            .matrices
+            .iter()
+            .map(|&s| Param::from_tensor(Tensor::from_inner(matrix(s, 0.02))))
+            .collect(),
+        vectors: shapes
+            .vectors
+            .iter()
+            .map(|&n| Param::from_tensor(Tensor::from_inner(vector(n, 0.1))))
+            .collect(),
     };
-    let numel = 2 * n * n + 2 * n;
-    let grads: [Tensor<Inner, 2>; 2] = [full(vec![n, n], 1e-3), full(vec![n, n], -2e-3)];
-    let vector_grads: [Tensor<Inner, 1>; 2] = [
-        full(vec![1, n], 3e-3).reshape([n]),
-        full(vec![1, n], -1e-3).reshape([n]),
-    ];
-    let mut model = params;
+    let numel = shapes.numel();
+    let matrix_grads: Vec<_> = shapes.matrices.iter().map(|&s| matrix(s, 1e-3)).collect();
+    let vector_grads: Vec<_> = shapes.vectors.iter().map(|&n| vector(n, -2e-3)).collect();
     let mut times = vec![];
     for step in 0..WARM_UP + TIMED {
         let mut g = GradientsParams::new();
-        g.register(model.a.id, grads[0].clone());
-        g.register(model.b.id, grads[1].clone());
-        g.register(model.c.id, vector_grads[0].clone());
-        g.register(model.d.id, vector_grads[1].clone());
+        for (param, grad) in model.matrices.iter().zip(&matrix_grads) {
+            g.register(param.id, grad.clone());
+        }
+        for (param, grad) in model.vectors.iter().zip(&vector_grads) {
+            g.register(param.id, grad.clone());
+        }
         let start = Instant::now();
         model = optim.step(1e-3, model, g);
         // Wait for the device: read one value back.
-        let _: f32 = model.c.val().slice(0..1).into_scalar();
+        let _: f32 = model.vectors[0].val().slice(0..1).into_scalar();
         if std::env::var_os("BENCH_STEPS").is_some() {
             let ns = start.elapsed().as_secs_f64() * 1e9 / numel as f64;
             eprintln!("step {step}: {ns:.3} ns/param");
@@ -122,8 +164,8 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, n: usize) {
     );
 }
 
-fn child(name: &str, millions: usize) {
-    let n = side(millions);
+fn child(name: &str, workload: &str) {
+    let n = &Shapes::of(workload);
     match name {
         "burn-adam" => measure(AdamConfig::new().init::<B, Params<B>>(), n),
         "burn-adamw" => measure(AdamWConfig::new().init::<B, Params<B>>(), n),
@@ -168,14 +210,12 @@ fn main() {
             .cloned()
     };
     if let Some(name) = value("--child") {
-        let millions = value("--millions")
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(4);
-        return child(&name, millions);
+        let workload = value("--workload").unwrap_or_else(|| "4".to_string());
+        return child(&name, &workload);
     }
-    let sizes: Vec<usize> = value("--sizes")
-        .map(|s| s.split(',').filter_map(|m| m.parse().ok()).collect())
-        .unwrap_or_else(|| vec![4, 32]);
+    let sizes: Vec<String> = value("--sizes")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_else(|| vec!["4".to_string(), "32".to_string()]);
     let only: Option<Vec<String>> =
         value("--only").map(|s| s.split(',').map(str::to_string).collect());
     let names: Vec<&str> = NAMES
@@ -184,9 +224,9 @@ fn main() {
         .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
         .collect();
     let exe = std::env::current_exe().expect("own path");
-    let run = |name: &str, millions: usize| -> (f64, f64) {
+    let run = |name: &str, workload: &str| -> (f64, f64) {
         let out = Command::new(&exe)
-            .args(["--child", name, "--millions", &millions.to_string()])
+            .args(["--child", name, "--workload", workload])
             .output()
             .expect("child runs");
         let text = String::from_utf8_lossy(&out.stdout);
@@ -204,13 +244,20 @@ fn main() {
     );
     let header: Vec<String> = sizes
         .iter()
-        .map(|m| format!("{m}M ns/param | {m}M vs burn Adam | {m}M peak B/param"))
+        .map(|w| {
+            let w = if w == "bert" {
+                "BERT".to_string()
+            } else {
+                format!("{w}M")
+            };
+            format!("{w} ns/param | {w} vs burn Adam | {w} peak B/param")
+        })
         .collect();
     println!("\n| optimizer | {} |", header.join(" | "));
     println!("|---|{}", "---|---|---|".repeat(sizes.len()));
     let mut results = vec![];
     for name in &names {
-        let row: Vec<(f64, f64)> = sizes.iter().map(|&m| run(name, m)).collect();
+        let row: Vec<(f64, f64)> = sizes.iter().map(|w| run(name, w)).collect();
         results.push((name.to_string(), row));
     }
     let adam: Vec<f64> = sizes

@@ -413,6 +413,110 @@ fn a_fifo_is_refused_without_blocking() {
     assert!(err.message.contains("not a regular file"), "{err}");
 }
 
+/// Mutated copies of a real checkpoint: a seeded generator (the same copies every run) of
+/// single-bit flips across the whole file, overwritten runs of bytes, truncations and
+/// appended bytes. Each copy differs from the original.
+fn mutations(original: &[u8]) -> Vec<Vec<u8>> {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |bound: usize| {
+        // xorshift64*: small, seeded, good enough to spread positions over the file.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound as u64) as usize
+    };
+    let n = original.len();
+    let mut copies = vec![];
+    // Every bit of the header, then bits spread over the payload.
+    for bit in 0..(40 * 8).min(n * 8) {
+        let mut copy = original.to_vec();
+        copy[bit / 8] ^= 1 << (bit % 8);
+        copies.push(copy);
+    }
+    for _ in 0..400 {
+        let bit = next(n * 8);
+        let mut copy = original.to_vec();
+        copy[bit / 8] ^= 1 << (bit % 8);
+        copies.push(copy);
+    }
+    for _ in 0..100 {
+        let (start, len) = (next(n), 1 + next(16));
+        let mut copy = original.to_vec();
+        for b in copy.iter_mut().skip(start).take(len) {
+            *b = b.wrapping_add(1 + next(255) as u8);
+        }
+        copies.push(copy);
+    }
+    for len in (0..n).step_by((n / 97).max(1)).chain([n - 1]) {
+        copies.push(original[..len].to_vec());
+    }
+    for extra in [1, 7, 4096] {
+        let mut copy = original.to_vec();
+        copy.extend((0..extra).map(|i| i as u8));
+        copies.push(copy);
+    }
+    copies
+}
+
+/// Loads every mutated copy of a saved checkpoint and counts the outcomes: each must be a
+/// refusal with an error (an accepted copy would have to continue the run exactly as the
+/// original does, and none differs so little that it could).
+fn mutated_copies_are_refused<R: FileRecorder<B>>(recorder: R, name: &str) -> usize {
+    let dir = scratch(name);
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = ScoutConfig::new()
+        .with_sync_period(4)
+        .init(AdaBeliefConfig::new().with_amsgrad(true).init());
+    for k in 0..6 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let path = dir.join("optim");
+    checkpoint::save(&optim, &recorder, path.clone()).unwrap();
+    let file = checkpoint::file_of::<B, R>(&path);
+    let original = std::fs::read(&file).unwrap();
+    let fresh = || {
+        ScoutConfig::new()
+            .with_sync_period(4)
+            .init(AdaBeliefConfig::new().with_amsgrad(true).init())
+    };
+    let copies = mutations(&original);
+    for (k, copy) in copies.iter().enumerate() {
+        assert_ne!(copy, &original);
+        std::fs::write(&file, copy).unwrap();
+        let loaded = checkpoint::load(fresh(), &set, &recorder, path.clone(), &device);
+        let err = match loaded {
+            Ok(_) => panic!("{name}: mutated copy {k} was accepted"),
+            Err(err) => err,
+        };
+        assert_eq!(
+            err.kind,
+            CheckpointErrorKind::Unreadable,
+            "{name} copy {k}: {err}"
+        );
+    }
+    // The original still loads: the refusals were the mutations'.
+    std::fs::write(&file, &original).unwrap();
+    checkpoint::load(fresh(), &set, &recorder, path, &device).unwrap();
+    copies.len()
+}
+
+/// Integrity: every mutated copy of a real checkpoint is refused before decoding, with each
+/// of the recorders (the length and CRC-32 in the file's header).
+#[test]
+fn mutated_checkpoints_are_refused() {
+    let tried =
+        mutated_copies_are_refused(
+            NamedMpkFileRecorder::<FullPrecisionSettings>::new(),
+            "fuzz-mpk",
+        ) + mutated_copies_are_refused(BinFileRecorder::<FullPrecisionSettings>::new(), "fuzz-bin")
+            + mutated_copies_are_refused(
+                PrettyJsonFileRecorder::<FullPrecisionSettings>::new(),
+                "fuzz-json",
+            );
+    assert!(tried > 3 * 800, "{tried} copies");
+}
+
 #[test]
 fn missing_file_is_refused() {
     let dir = scratch("missing");

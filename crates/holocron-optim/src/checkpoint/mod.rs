@@ -4,7 +4,8 @@
 //! [`save`] writes an optimizer's record together with the optimizer's name;
 //! [`load`] reads it back and, before handing it to the optimizer, checks that
 //!
-//! - the file can be read and decoded by the recorder (not truncated or corrupt),
+//! - the file is a regular file whose header, length and checksum are right (not
+//!   truncated, extended or corrupt; see the format below), and the recorder decodes it,
 //! - it was saved by the same optimizer (and the same wrappers around it),
 //! - the model has the parameters it holds state for, with the same rank and shape; the
 //!   state of a parameter the model no longer has (a layer removed since the save) is
@@ -42,6 +43,7 @@
 //! assert!(err.to_string().contains("was saved by Lamb, not by Adan"), "{err}");
 //! ```
 
+mod container;
 mod layout;
 
 pub(crate) use layout::tensor_shape;
@@ -63,7 +65,8 @@ use serde::{Deserialize, Serialize};
 pub enum CheckpointErrorKind {
     /// The file could not be written.
     Write,
-    /// The file is missing, truncated or corrupt, or not a record of this optimizer's type.
+    /// The file is missing, not a regular file, truncated, extended or corrupt (its length or
+    /// checksum is wrong), or not a record of this optimizer's type.
     Unreadable,
     /// The file was saved by another optimizer or wrapper.
     WrongOptimizer,
@@ -172,16 +175,21 @@ where
             ),
         )
     };
+    let recorded = temporary_beside(&file);
     let temporary = temporary_beside(&file);
     let envelope = Envelope {
         optimizer: optim.checkpoint_name(),
         record: optim.to_record(),
     };
     let written = recorder
-        .record(envelope, temporary.clone())
+        .record(envelope, recorded.clone())
         .map_err(|err| failed("writing", &err))
-        .and_then(|()| sync(&temporary).map_err(|err| failed("flushing", &err)))
+        .and_then(|()| std::fs::read(&recorded).map_err(|err| failed("reading back", &err)))
+        .and_then(|payload| {
+            container::write(&temporary, &payload).map_err(|err| failed("writing", &err))
+        })
         .and_then(|()| std::fs::rename(&temporary, &file).map_err(|err| failed("replacing", &err)));
+    let _ = std::fs::remove_file(&recorded);
     if written.is_err() {
         let _ = std::fs::remove_file(&temporary);
     }
@@ -222,12 +230,27 @@ fn temporary_beside(file: &Path) -> PathBuf {
     ))
 }
 
-/// Flushes a written file to the disk, so that the rename never publishes a partial file.
-fn sync(file: &Path) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(file)?
-        .sync_all()
+/// The recorder's bytes of a checked container, in a file of their own for the recorder to
+/// decode (recorders read from a path), removed when dropped.
+struct Decodable(PathBuf);
+
+impl Decodable {
+    fn new(payload: &[u8], extension: &str) -> std::io::Result<Self> {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "holocron-optim-load-{}-{unique}.{extension}",
+            std::process::id()
+        ));
+        std::fs::write(&path, payload)?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for Decodable {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Loads the record saved by [`save`] at `path` into `optim`, after checking it against
@@ -265,12 +288,22 @@ where
             ));
         }
     }
-    let envelope = guarded(|| recorder.load::<Envelope<O::Record>>(file.clone(), device));
+    let unreadable = |reason: &dyn fmt::Display| {
+        CheckpointError::new(
+            CheckpointErrorKind::Unreadable,
+            format!("cannot read optimizer checkpoint {shown} (truncated or corrupt?): {reason}"),
+        )
+    };
+    let payload = container::read(&file).map_err(|reason| unreadable(&reason))?;
+    let extension = <R as FileRecorder<B>>::file_extension();
+    let decodable = Decodable::new(&payload, extension).map_err(|err| unreadable(&err))?;
+    let decoded = &decodable.0;
+    let envelope = guarded(|| recorder.load::<Envelope<O::Record>>(decoded.clone(), device));
     let envelope = match envelope {
         Ok(envelope) => envelope,
         Err(reason) => {
             // A record of another optimizer does not decode as ours; its name still does.
-            let name = guarded(|| recorder.load::<EnvelopeName>(file.clone(), device));
+            let name = guarded(|| recorder.load::<EnvelopeName>(decoded.clone(), device));
             return Err(match name {
                 Ok(EnvelopeName(found)) if found != expected => {
                     wrong_optimizer(&shown, &found, &expected)
@@ -278,7 +311,7 @@ where
                 _ => CheckpointError::new(
                     CheckpointErrorKind::Unreadable,
                     format!(
-                        "cannot read optimizer checkpoint {shown} (missing, truncated or corrupt?): {reason}"
+                        "cannot decode optimizer checkpoint {shown} (written with another recorder or precision, or not by this crate's types?): {reason}"
                     ),
                 ),
             });

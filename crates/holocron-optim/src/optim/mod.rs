@@ -127,8 +127,9 @@ pub(crate) use optimizer_config;
 
 /// Implements Burn's [`SimpleOptimizer`](burn::optim::SimpleOptimizer) and this crate's
 /// [`StateLayout`](crate::checkpoint::StateLayout) for an optimizer from its step, the move
-/// of its state to a device, and the names and shapes of its state tensors, so that each
-/// optimizer's file holds only what is its own.
+/// of its state to a device, the names and shapes of its state tensors and, where it keeps
+/// them, its step count and its state tensors of a fixed shape (checked on load), so that
+/// each optimizer's file holds only what is its own.
 macro_rules! simple_optimizer {
     (
         $optim:ident, $state:ident,

@@ -111,6 +111,11 @@ fn pull<B: Backend, const D: usize>(
     rate: &SyncRate<B>,
     execution: Execution,
 ) -> (Tensor<B, D>, Tensor<B, 1>) {
+    // Nothing to pull in a parameter without elements; Burn's CubeCL backends also refuse
+    // to broadcast a computed rate onto one.
+    if slow.shape().num_elements() == 0 {
+        return (fast, slow);
+    }
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     let (fast, slow) = match execution.kernels::<B>() {
         true => {

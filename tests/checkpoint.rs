@@ -888,3 +888,116 @@ fn a_new_parameter_starts_with_fresh_state() {
         assert!((x - want).abs() < 1e-6, "{got:?}");
     }
 }
+
+/// What a crafted file holds in place of the record it is given, and the Burn recorder
+/// that reads it.
+trait Craft: Default + Clone + std::fmt::Debug + Send + Sync + 'static {
+    type Loader: FileRecorder<B>;
+    /// The file's bytes, from the record as JSON (the format of [`PrettyJsonFileRecorder`]).
+    fn craft(record: serde_json::Value) -> Vec<u8>;
+}
+
+/// A recorder that writes [`Craft::craft`]'s bytes and loads with Burn's own recorder, so
+/// that [`checkpoint::save`] wraps the crafted bytes in a container with a right checksum
+/// and [`checkpoint::load`] gets past it: what is tested is the decoded contents.
+#[derive(Debug, Default, Clone)]
+struct Crafting<C>(C);
+
+impl<C: Craft> burn::record::Recorder<B> for Crafting<C> {
+    type Settings = <C::Loader as burn::record::Recorder<B>>::Settings;
+    type RecordArgs = PathBuf;
+    type RecordOutput = ();
+    type LoadArgs = PathBuf;
+
+    fn save_item<I: serde::Serialize>(
+        &self,
+        item: I,
+        file: PathBuf,
+    ) -> Result<(), burn::record::RecorderError> {
+        std::fs::write(file, C::craft(serde_json::to_value(&item).unwrap())).unwrap();
+        Ok(())
+    }
+
+    fn load_item<I: serde::de::DeserializeOwned>(
+        &self,
+        file: &mut PathBuf,
+    ) -> Result<I, burn::record::RecorderError> {
+        C::Loader::default().load_item(file)
+    }
+}
+
+impl<C: Craft> FileRecorder<B> for Crafting<C> {
+    fn file_extension() -> &'static str {
+        <C::Loader as FileRecorder<B>>::file_extension()
+    }
+}
+
+/// Saves a trained LAMB's state through [`Crafting`] and loads it back with Burn's
+/// recorder; returns the load's error, checking the file was left as it was.
+fn crafted_file_error<C: Craft>(name: &str) -> checkpoint::CheckpointError {
+    let dir = scratch(name);
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = LambConfig::new().init();
+    for k in 0..3 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let path = dir.join("optim");
+    checkpoint::save(&optim, &Crafting(C::default()), path.clone()).unwrap();
+    let file = checkpoint::file_of::<B, C::Loader>(&path);
+    let before = std::fs::read(&file).unwrap();
+    let loader = C::Loader::default();
+    let loaded = checkpoint::load(LambConfig::new().init(), &set, &loader, path, &device);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "the file was modified"
+    );
+    match loaded {
+        Ok(_) => panic!("{name}: a crafted checkpoint was accepted"),
+        Err(err) => err,
+    }
+}
+
+/// The first tensor's bytes in a JSON record, found by Burn's field names.
+fn first_tensor_bytes(value: &mut serde_json::Value) -> Option<&mut Vec<serde_json::Value>> {
+    use serde_json::Value;
+    let is_tensor = |v: &Value| v.get("shape").is_some() && v.get("dtype").is_some();
+    if is_tensor(value) {
+        return value.get_mut("bytes").and_then(Value::as_array_mut);
+    }
+    match value {
+        Value::Object(map) => map.values_mut().find_map(first_tensor_bytes),
+        Value::Array(items) => items.iter_mut().find_map(first_tensor_bytes),
+        _ => None,
+    }
+}
+
+/// Drops the last element (4 bytes) of the first tensor.
+#[derive(Debug, Default, Clone)]
+struct ShortBytes;
+
+impl Craft for ShortBytes {
+    type Loader = PrettyJsonFileRecorder<FullPrecisionSettings>;
+    fn craft(mut record: serde_json::Value) -> Vec<u8> {
+        let bytes = first_tensor_bytes(&mut record).expect("the record holds a tensor");
+        let kept = bytes.len() - 4;
+        bytes.truncate(kept);
+        serde_json::to_vec_pretty(&record).unwrap()
+    }
+}
+
+/// A tensor whose bytes are fewer than its shape declares (the checksum is right: the
+/// file was crafted) is refused before a tensor is built from it; Burn's ndarray backend
+/// would build it unchecked and the next step would write past its buffer.
+#[test]
+fn tensor_bytes_shorter_than_their_shape_are_refused() {
+    let err = crafted_file_error::<ShortBytes>("short-bytes");
+    assert_eq!(err.kind, CheckpointErrorKind::Unreadable);
+    assert!(
+        err.message
+            .contains("optim.json is inconsistent: a saved tensor of shape")
+            && err.message.contains("element type F32 holds"),
+        "{err}"
+    );
+}

@@ -6,6 +6,9 @@
 //!
 //! - the file is a regular file whose header, length and checksum are right (not
 //!   truncated, extended or corrupt; see the format below), and the recorder decodes it,
+//! - every tensor in it holds as many bytes as its shape and element type declare (checked
+//!   before a tensor is built from them: Burn's ndarray backend would build an array over
+//!   too few bytes unchecked, and a step would then write past it),
 //! - it was saved by the same optimizer (and the same wrappers around it),
 //! - the model has the parameters it holds state for, with the same rank and shape; the
 //!   state of a parameter the model no longer has (a layer removed since the save) is
@@ -43,6 +46,7 @@
 //! assert!(err.to_string().contains("was saved by Lamb, not by Adan"), "{err}");
 //! ```
 
+mod audit;
 mod container;
 mod layout;
 
@@ -55,7 +59,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::module::AutodiffModule;
-use burn::record::{FileRecorder, PrecisionSettings, Record};
+use burn::record::{BurnRecord, FileRecorder, PrecisionSettings, Record, Recorder};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use serde::{Deserialize, Serialize};
 
@@ -298,9 +302,12 @@ where
     let extension = <R as FileRecorder<B>>::file_extension();
     let decodable = Decodable::new(&payload, extension).map_err(|err| unreadable(&err))?;
     let decoded = &decodable.0;
-    let envelope = guarded(|| recorder.load::<Envelope<O::Record>>(decoded.clone(), device));
-    let envelope = match envelope {
-        Ok(envelope) => envelope,
+    let decode = || {
+        let mut args = decoded.clone();
+        recorder.load_item::<BurnRecord<EnvelopeItem<RecordItem<O, M, B, R>>, B>>(&mut args)
+    };
+    let envelope = match guarded(decode) {
+        Ok(BurnRecord { item, .. }) => item,
         Err(reason) => {
             // A record of another optimizer does not decode as ours; its name still does.
             let name = guarded(|| recorder.load::<EnvelopeName>(decoded.clone(), device));
@@ -320,6 +327,14 @@ where
     if envelope.optimizer != expected {
         return Err(wrong_optimizer(&shown, &envelope.optimizer, &expected));
     }
+    // A tensor is built from its bytes only once they are as many as its shape declares.
+    audit::audit(&envelope.record).map_err(|reason| {
+        CheckpointError::new(
+            CheckpointErrorKind::Unreadable,
+            format!("optimizer checkpoint {shown} is inconsistent: {reason}"),
+        )
+    })?;
+    let envelope: Envelope<O::Record> = Envelope::from_item::<R::Settings>(envelope, device);
     let record = optim
         .fit_record(envelope.record, &ModuleParams::of(module))
         .map_err(|err| CheckpointError {
@@ -331,6 +346,10 @@ where
         })?;
     Ok(optim.load_record(record))
 }
+
+/// The decoded (not yet built) form of an optimizer's record, as recorder `R` stores it.
+type RecordItem<O, M, B, R> =
+    <<O as burn::optim::Optimizer<M, B>>::Record as Record<B>>::Item<<R as Recorder<B>>::Settings>;
 
 fn wrong_optimizer(file: &impl fmt::Display, found: &str, expected: &str) -> CheckpointError {
     CheckpointError::new(

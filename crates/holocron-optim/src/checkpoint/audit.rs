@@ -238,14 +238,8 @@ impl Serializer for &mut Walker {
     fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self> {
         Ok(self)
     }
-    fn serialize_tuple_variant(
-        self,
-        name: &'static str,
-        _: u32,
-        variant: &'static str,
-        _: usize,
-    ) -> Result<Self> {
-        self.note_variant(name, variant);
+    // No element type is a tuple or struct variant: their names say nothing of a tensor.
+    fn serialize_tuple_variant(self, _: &str, _: u32, _: &str, _: usize) -> Result<Self> {
         Ok(self)
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self> {
@@ -259,12 +253,10 @@ impl Serializer for &mut Walker {
         self,
         name: &'static str,
         _: u32,
-        variant: &'static str,
-        _: usize,
+        _: &str,
+        len: usize,
     ) -> Result<Self> {
-        self.note_variant(name, variant);
-        self.open_struct(name)?;
-        Ok(self)
+        self.serialize_struct(name, len)
     }
 }
 

@@ -247,67 +247,66 @@ fn check_flat<B: Backend>(
     Ok(())
 }
 
-impl<O, M, B> CheckedRecord<M, B> for Lookahead<O, M, B>
-where
-    O: CheckedRecord<M, B>,
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-{
-    fn checkpoint_name(&self) -> String {
-        format!("Lookahead({})", self.inner().checkpoint_name())
-    }
-
-    fn fit_record(
-        &self,
-        record: Self::Record,
-        params: &ModuleParams,
-    ) -> Result<Self::Record, CheckpointError> {
-        let inner = self.inner().fit_record(record.inner, params)?;
-        let slow_weights = params.known(record.slow_weights, "slow weights")?;
-        slow_weights
-            .iter()
-            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
-        Ok(LookaheadRecord {
-            inner,
-            slow_weights,
-            ..record
-        })
-    }
+/// The slow weights of a wrapper's record fitted to the model: those of parameters it no
+/// longer has dropped, the others checked against their parameter's size.
+fn fit_slow<B: Backend>(
+    weights: HashMap<ParamId, Tensor<B, 1>>,
+    params: &ModuleParams,
+) -> Result<HashMap<ParamId, Tensor<B, 1>>, CheckpointError> {
+    let weights = params.known(weights, "slow weights")?;
+    weights
+        .iter()
+        .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
+    Ok(weights)
 }
 
-impl<O, M, B> CheckedRecord<M, B> for Scout<O, M, B>
-where
-    O: CheckedRecord<M, B>,
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-{
-    fn checkpoint_name(&self) -> String {
-        format!("Scout({})", self.inner().checkpoint_name())
-    }
+/// [`CheckedRecord`] for a wrapper: its name around the inner optimizer's, and its record
+/// fitted by `fit` (which gets the record with the inner one already fitted).
+macro_rules! checked_wrapper {
+    ($wrapper:ident, |$record:ident, $params:ident| $fit:expr) => {
+        impl<O, M, B> CheckedRecord<M, B> for $wrapper<O, M, B>
+        where
+            O: CheckedRecord<M, B>,
+            M: AutodiffModule<B>,
+            B: AutodiffBackend,
+        {
+            fn checkpoint_name(&self) -> String {
+                format!(
+                    concat!(stringify!($wrapper), "({})"),
+                    self.inner().checkpoint_name()
+                )
+            }
 
-    fn fit_record(
-        &self,
-        record: Self::Record,
-        params: &ModuleParams,
-    ) -> Result<Self::Record, CheckpointError> {
-        let inner = self.inner().fit_record(record.inner, params)?;
-        let slow_weights = params.known(record.slow_weights, "slow weights")?;
-        slow_weights
-            .iter()
-            .try_for_each(|(id, w)| check_flat(id, "slow weights", w, params))?;
-        let window = params.known(record.window, "window weights")?;
-        window.iter().try_for_each(|(id, rows)| {
-            rows.iter()
-                .try_for_each(|w| check_flat(id, "window weights", w, params))
-        })?;
-        Ok(ScoutRecord {
-            inner,
-            slow_weights,
-            window,
-            ..record
-        })
-    }
+            fn fit_record(
+                &self,
+                record: Self::Record,
+                $params: &ModuleParams,
+            ) -> Result<Self::Record, CheckpointError> {
+                let inner = self.inner().fit_record(record.inner, $params)?;
+                let $record = Self::Record { inner, ..record };
+                $fit
+            }
+        }
+    };
 }
+
+checked_wrapper!(Lookahead, |record, params| Ok(LookaheadRecord {
+    slow_weights: fit_slow(record.slow_weights, params)?,
+    ..record
+}));
+
+checked_wrapper!(Scout, |record, params| {
+    let window = params.known(record.window, "window weights")?;
+    window.iter().try_for_each(|(id, rows)| {
+        rows.iter()
+            .try_for_each(|w| check_flat(id, "window weights", w, params))
+    })?;
+    Ok(ScoutRecord {
+        slow_weights: fit_slow(record.slow_weights, params)?,
+        window,
+        ..record
+    })
+});
 
 pub(crate) fn shape<B: Backend, const D: usize>(tensor: &Tensor<B, D>) -> Vec<usize> {
     tensor.shape().to_vec()

@@ -2,7 +2,7 @@
 //! one parameter tensor, chunk by chunk in parallel ([`Lanes::pass`]).
 
 use super::{Kernel, Lanes, Real, sum_each};
-use crate::rule::{ElementRule, TwoPassRule};
+use crate::rule::Rule;
 
 /// The most lanes a rule has (Adan with AMSGrad: the parameter and five state lanes).
 const MAX_LANES: usize = 6;
@@ -30,41 +30,15 @@ fn rows<'a, E>(
     rows
 }
 
-/// One step of an [`ElementRule`] with its coefficients for this step.
-pub(crate) struct Elementwise<R: ElementRule> {
+/// One step of a [`Rule`] with its coefficients for this step: for a summed rule the
+/// summing pass and the scalars in `f64` (the sums are accumulated in `f64`), then the
+/// update pass.
+pub(crate) struct RuleStep<R: Rule> {
     pub coefficients: R::Coefficients<f64>,
     pub flag: bool,
 }
 
-impl<R: ElementRule> Kernel for Elementwise<R> {
-    fn flag(&self) -> bool {
-        self.flag
-    }
-
-    fn run<E: Real, const FLAG: bool>(&self, mut lanes: Lanes<'_, E>) {
-        let c = R::cast::<E>(self.coefficients);
-        lanes.pass(|Lanes { param, grad, state }| {
-            let n = param.len();
-            let grad = &grad[..n];
-            // A constant of this instance (not captured), so that the lane tests fold away.
-            let count = R::lanes(FLAG);
-            let mut rows = rows(param, state, count);
-            for (i, &g) in grad.iter().enumerate() {
-                R::update(c, g, &mut rows, i, count, FLAG);
-            }
-            []
-        });
-    }
-}
-
-/// One step of a [`TwoPassRule`] with its coefficients for this step: the summing pass,
-/// the scalars in `f64` (the sums are accumulated in `f64`), then the update pass.
-pub(crate) struct TwoPass<R: TwoPassRule> {
-    pub coefficients: R::Coefficients<f64>,
-    pub flag: bool,
-}
-
-impl<R: TwoPassRule> Kernel for TwoPass<R> {
+impl<R: Rule> Kernel for RuleStep<R> {
     fn flag(&self) -> bool {
         self.flag
     }
@@ -78,14 +52,18 @@ impl<R: TwoPassRule> Kernel for TwoPass<R> {
             None
         };
         let c = R::cast::<E>(self.coefficients);
-        let totals = lanes.pass(|Lanes { param, grad, state }| {
-            let n = param.len();
-            let grad = &grad[..n];
-            // A constant of this instance (not captured), so that the lane tests fold away.
-            let count = R::lanes(FLAG);
-            let mut rows = rows(param, state, count);
-            sum_each(n, |i| R::sums(c, grad[i], &mut rows, i, count, FLAG))
-        });
+        let totals = if R::SUMMED {
+            lanes.pass(|Lanes { param, grad, state }| {
+                let n = param.len();
+                let grad = &grad[..n];
+                // A constant of this instance (not captured), so that the lane tests fold away.
+                let count = R::lanes(FLAG);
+                let mut rows = rows(param, state, count);
+                sum_each(n, |i| R::sums(c, grad[i], &mut rows, i, count, FLAG))
+            })
+        } else {
+            [0.0; 4]
+        };
         let carried = carried_lane.as_ref().map_or(0.0, |lane| lane[0].wide());
         let scalars = R::scalars(self.coefficients, totals, carried);
         if let Some(lane) = carried_lane {
@@ -95,7 +73,6 @@ impl<R: TwoPassRule> Kernel for TwoPass<R> {
         lanes.pass(|Lanes { param, grad, state }| {
             let n = param.len();
             let grad = &grad[..n];
-            // A constant of this instance (not captured), so that the lane tests fold away.
             let count = R::lanes(FLAG);
             let mut rows = rows(param, state, count);
             for (i, &g) in grad.iter().enumerate() {

@@ -5,8 +5,8 @@
 //! Each optimizer's rule is written once, in `crate::rule`; this module runs it where the
 //! backend lets us reach its buffers: the CPU loops on Burn's ndarray backend (`f32` and
 //! `f64`, multi-threaded with rayon, [`loops`]) and the CubeCL kernels on WGPU and CUDA
-//! (`f32`, [`cube`]). [`element_step`] and [`two_pass_step`] pick the path a step takes
-//! from the configuration's [`Execution`] and the tensors, and hand the tensors back for
+//! (`f32`, [`cube`]). [`rule_step`] picks the path a step takes
+//! from the configuration's [`Execution`] and the tensors, and hands the tensors back for
 //! Burn's composed operations otherwise. Every path computes the same update: the golden
 //! tests run each one against the Python reference.
 
@@ -23,7 +23,7 @@ use burn::tensor::{DType, Tensor};
 
 pub(crate) use crate::rule::Real;
 pub(crate) use lanes::{Lanes, sum_each};
-pub(crate) use step::{element_step, two_pass_step};
+pub(crate) use step::rule_step;
 
 /// An optimizer's rule over the raw buffers of one parameter tensor.
 pub(crate) trait Kernel: Sync {

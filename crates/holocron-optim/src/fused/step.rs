@@ -4,10 +4,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::Kernel;
-use super::loops::{Elementwise, TwoPass};
+use super::loops::RuleStep;
 use crate::execution::{Execution, StepPath, count};
-use crate::rule::{FusedElement, FusedTwoPass};
+use crate::rule::FusedRule;
 
 /// The tensors of a step that no fused path took, for the composed operations: the
 /// parameter, the gradient and the state as it was.
@@ -37,77 +36,17 @@ fn choose<B: Backend, const D: usize>(
     StepPath::Composed
 }
 
-/// One step of an element-wise rule `R` on the fused path that `execution` and the tensors
-/// allow, or the tensors back.
+/// One step of rule `R` on the fused path that `execution` and the tensors allow, or the
+/// tensors back.
 ///
 /// `pack` turns the state (none before the first step) into the rule's state lanes and the
 /// step count so far; `coefficients` gets the step count including this step; `unpack`
 /// rebuilds the state from the lanes and a step count.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn element_step<R: FusedElement, B: Backend, const D: usize, S>(
+pub(crate) fn rule_step<R: FusedRule, B: Backend, const D: usize, S>(
     execution: Execution,
     flag: bool,
     coefficients: impl FnOnce(usize) -> R::Coefficients<f64>,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    state: Option<S>,
-    pack: impl FnOnce(Option<S>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
-    unpack: impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<S>,
-) -> Result<Stepped<B, D, S>, Declined<B, D, S>> {
-    let kernel = |time| Elementwise::<R> {
-        coefficients: coefficients(time),
-        flag,
-    };
-    #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    let cube = super::cube::element::<R, B, D>;
-    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-    let cube = no_kernels::<Elementwise<R>, B, D>;
-    drive(execution, kernel, cube, param, grad, state, pack, unpack)
-}
-
-/// One step of a two-pass rule `R`, as [`element_step`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn two_pass_step<R: FusedTwoPass, B: Backend, const D: usize, S>(
-    execution: Execution,
-    flag: bool,
-    coefficients: impl FnOnce(usize) -> R::Coefficients<f64>,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    state: Option<S>,
-    pack: impl FnOnce(Option<S>, &Tensor<B, D>) -> (usize, Vec<Tensor<B, D>>),
-    unpack: impl FnOnce(usize, Vec<Tensor<B, D>>) -> Option<S>,
-) -> Result<Stepped<B, D, S>, Declined<B, D, S>> {
-    let kernel = |time| TwoPass::<R> {
-        coefficients: coefficients(time),
-        flag,
-    };
-    #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    let cube = super::cube::two_pass::<R, B, D>;
-    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-    let cube = no_kernels::<TwoPass<R>, B, D>;
-    drive(execution, kernel, cube, param, grad, state, pack, unpack)
-}
-
-/// The parameter and lanes after a kernel ran, or the tensors back when it could not
-/// (a state in another dtype).
-pub(crate) type Launched<B, const D: usize> =
-    Result<(Tensor<B, D>, Vec<Tensor<B, D>>), (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>)>;
-
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-fn no_kernels<K, B: Backend, const D: usize>(
-    _: &K,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    lanes: Vec<Tensor<B, D>>,
-) -> Launched<B, D> {
-    Err((param, grad, lanes))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn drive<K: Kernel, B: Backend, const D: usize, S>(
-    execution: Execution,
-    kernel: impl FnOnce(usize) -> K,
-    cube: impl FnOnce(&K, Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>) -> Launched<B, D>,
     param: Tensor<B, D>,
     grad: Tensor<B, D>,
     state: Option<S>,
@@ -120,11 +59,14 @@ fn drive<K: Kernel, B: Backend, const D: usize, S>(
         return Err((param, grad, state));
     }
     let (time, lanes) = pack(state, &grad);
-    let kernel = kernel(time + 1);
+    let kernel = RuleStep::<R> {
+        coefficients: coefficients(time + 1),
+        flag,
+    };
     let stepped = if path == StepPath::CpuLoops {
         Ok(super::run(&kernel, param, Some(grad), lanes))
     } else {
-        cube(&kernel, param, grad, lanes)
+        kernels(&kernel, param, grad, lanes)
     };
     match stepped {
         Ok((param, lanes)) => {
@@ -137,4 +79,23 @@ fn drive<K: Kernel, B: Backend, const D: usize, S>(
             Err((param, grad, state))
         }
     }
+}
+
+/// The parameter and lanes after a kernel ran, or the tensors back when it could not
+/// (a state in another dtype).
+pub(crate) type Launched<B, const D: usize> =
+    Result<(Tensor<B, D>, Vec<Tensor<B, D>>), (Tensor<B, D>, Tensor<B, D>, Vec<Tensor<B, D>>)>;
+
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+use super::cube::step as kernels;
+
+/// Without a GPU feature no step reaches the kernels (`choose` never picks them).
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+fn kernels<R: FusedRule, B: Backend, const D: usize>(
+    _: &RuleStep<R>,
+    param: Tensor<B, D>,
+    grad: Tensor<B, D>,
+    lanes: Vec<Tensor<B, D>>,
+) -> Launched<B, D> {
+    Err((param, grad, lanes))
 }

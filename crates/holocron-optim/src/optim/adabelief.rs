@@ -85,7 +85,7 @@ simple_optimizer! { AdaBelief, AdaBeliefState,
     step: |optim, lr, tensor, grad, state| {
         let amsgrad = optim.moments.second.amsgrad;
         let (pack, unpack) = AdamMomentsState::packing(amsgrad);
-        let stepped = fused::element_step::<AdaBeliefRule, B, D, _>(
+        let stepped = fused::rule_step::<AdaBeliefRule, B, D, _>(
             optim.execution,
             amsgrad,
             |time| optim.coefficients(lr, time),

@@ -94,7 +94,7 @@ simple_optimizer! { AdamP, AdamPState,
         let amsgrad = optim.moments.second.amsgrad;
         let numel = tensor.shape().num_elements();
         let (pack, unpack) = AdamMomentsState::packing(amsgrad);
-        let stepped = fused::two_pass_step::<AdamPRule, B, D, _>(
+        let stepped = fused::rule_step::<AdamPRule, B, D, _>(
             optim.execution,
             amsgrad,
             |time| optim.coefficients(lr, time, numel),

@@ -111,7 +111,7 @@ impl AdanConfig {
 
 simple_optimizer! { Adan, AdanState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::element_step::<AdanRule, B, D, _>(
+        let stepped = fused::rule_step::<AdanRule, B, D, _>(
             optim.execution,
             optim.second.amsgrad,
             |time| optim.coefficients(lr, time),

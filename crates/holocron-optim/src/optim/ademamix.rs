@@ -96,7 +96,7 @@ impl AdEMAMixConfig {
 
 simple_optimizer! { AdEMAMix, AdEMAMixState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::element_step::<AdEMAMixRule, B, D, _>(
+        let stepped = fused::rule_step::<AdEMAMixRule, B, D, _>(
             optim.execution,
             false,
             |time| optim.coefficients(lr, time),

@@ -120,7 +120,7 @@ impl LarsConfig {
 
 simple_optimizer! { Lars, LarsState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::two_pass_step::<LarsRule, B, D, _>(
+        let stepped = fused::rule_step::<LarsRule, B, D, _>(
             optim.execution,
             optim.momentum.momentum != 0.0,
             |time| optim.coefficients(lr, time),

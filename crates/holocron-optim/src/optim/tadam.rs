@@ -110,7 +110,7 @@ impl TAdamConfig {
 simple_optimizer! { TAdam, TAdamState,
     step: |optim, lr, tensor, grad, state| {
         let numel = tensor.shape().num_elements() as f64;
-        let stepped = fused::two_pass_step::<TAdamRule, B, D, _>(
+        let stepped = fused::rule_step::<TAdamRule, B, D, _>(
             optim.execution,
             optim.second.amsgrad,
             |time| optim.coefficients(lr, time, numel),

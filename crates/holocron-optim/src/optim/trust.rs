@@ -75,7 +75,7 @@ impl TrustStep {
     ) -> (Tensor<B, D>, AdamMomentsState<B, D>) {
         let amsgrad = self.moments.second.amsgrad;
         let (pack, unpack) = AdamMomentsState::packing(amsgrad);
-        let stepped = fused::two_pass_step::<TrustRule, B, D, _>(
+        let stepped = fused::rule_step::<TrustRule, B, D, _>(
             self.execution,
             amsgrad,
             |time| self.coefficients(lr, time, direction(time)),

@@ -5,13 +5,16 @@
 //!
 //! A rule is a handful of *phases*, each a function of scalars:
 //!
-//! - element-wise rules ([`ElementRule`]: AdaBelief, AdEMAMix, Adan) have one, `update`,
+//! - element-wise rules ([`element_rule!`]: AdaBelief, AdEMAMix, Adan) have one, `update`,
 //!   from the step's coefficients, one gradient element and the element's *cells* (the
 //!   parameter and its state) to the new cells;
-//! - the rules that scale a step by whole-tensor sums ([`TwoPassRule`]: LARS, LAMB and
+//! - the rules that scale a step by whole-tensor sums ([`two_pass_rule!`]: LARS, LAMB and
 //!   RaLars, TAdam, AdamP) have four: `advance` (state updates the sums need), `terms` (one
 //!   element's share of the sums), `scalars` (from the totals, once per tensor: a trust
 //!   ratio, a Student-t weight, a projection test) and `update`.
+//!
+//! Both kinds are one trait, [`Rule`], which the CPU loops and the kernels run: an
+//! element-wise rule is a rule without a summing pass ([`Rule::SUMMED`] false).
 //!
 //! The [`dual!`] macro writes both instances of each phase from one body, and of each
 //! struct of scalars (coefficients, cells, sums, scalars) a typed Rust struct and a CubeCL
@@ -29,10 +32,8 @@ pub(crate) mod traits;
 
 pub(crate) use real::Real;
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub(crate) use traits::{CubeElementRule, CubeTwoPassRule};
-pub(crate) use traits::{
-    ElementRule, FusedElement, FusedTwoPass, Rule, TwoPassRule, element_rule, two_pass_rule,
-};
+pub(crate) use traits::CubeRule;
+pub(crate) use traits::{FusedRule, Rule, element_rule, two_pass_rule};
 
 /// The functions a rule body calls besides arithmetic, in their CPU form (the CubeCL form
 /// is cubecl's prelude).

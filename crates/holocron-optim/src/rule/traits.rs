@@ -3,9 +3,17 @@
 
 use super::Real;
 
-/// What every rule has: its lanes (the parameter first, then the state tensors of the
-/// parameter's size, in the order of its cells struct; the last [`Self::OPTIONAL_LANES`]
-/// exist only when the rule's flag is set, e.g. AMSGrad's maximum) and its coefficients.
+/// A rule as the CPU loops and the kernels run it: its lanes (the parameter first, then
+/// the state tensors of the parameter's size, in the order of its cells struct; the last
+/// [`Self::OPTIONAL_LANES`] exist only when the rule's flag is set, e.g. AMSGrad's
+/// maximum), its coefficients, and its passes over the elements.
+///
+/// A rule that scales its step by whole-tensor sums (LARS, LAMB and RaLars, TAdam, AdamP)
+/// is [`Self::SUMMED`]: a summing pass (which may also advance the state), the scalars from
+/// the totals, once per tensor, then the update pass. An element-wise rule (AdaBelief,
+/// AdEMAMix, Adan) has the update pass only, and no scalars. A rule that
+/// [`Self::CARRIES`] a scalar of state across steps (TAdam's weight sum) has it as one more
+/// lane, of one element, after the others.
 pub(crate) trait Rule: Send + Sync + 'static {
     /// Lanes, the parameter included, with the flag unset.
     const LANES: usize;
@@ -14,8 +22,14 @@ pub(crate) trait Rule: Send + Sync + 'static {
     /// The number of coefficients (the length of their array form).
     #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
     const COEFFICIENTS: usize;
+    /// Whether the update pass needs whole-tensor sums (a summing pass runs first).
+    const SUMMED: bool;
+    /// Whether the rule keeps a one-element lane after the others.
+    const CARRIES: bool;
     /// The coefficients of one step, in an element type.
     type Coefficients<F: Real>: Copy + Send + Sync;
+    /// What the update pass needs of the totals.
+    type Scalars<F: Real>: Copy + Send + Sync;
 
     /// The number of lanes with the flag `flag`.
     fn lanes(flag: bool) -> usize {
@@ -26,32 +40,6 @@ pub(crate) trait Rule: Send + Sync + 'static {
     /// The coefficients in their array form, as a kernel reads them.
     #[cfg_attr(not(any(feature = "wgpu", feature = "cuda")), allow(dead_code))]
     fn to_vec(c: Self::Coefficients<f64>) -> Vec<f64>;
-}
-
-/// A [`Rule`] whose step is one pass over the elements (AdaBelief, AdEMAMix, Adan).
-pub(crate) trait ElementRule: Rule {
-    /// Steps element `i` of the first `count` lanes with its gradient `g`.
-    fn update<E: Real>(
-        c: Self::Coefficients<E>,
-        g: E,
-        lanes: &mut [&mut [E]],
-        i: usize,
-        count: usize,
-        flag: bool,
-    );
-}
-
-/// A [`Rule`] that scales its step by whole-tensor sums (LARS, LAMB and RaLars, TAdam,
-/// AdamP): a summing pass (which may also advance the state), the scalars from the totals,
-/// once per tensor, then the update pass. A rule that [`Self::CARRIES`] a scalar of state
-/// across steps (TAdam's weight sum) has it as one more lane, of one element, after the
-/// others.
-pub(crate) trait TwoPassRule: Rule {
-    /// Whether the rule keeps a one-element lane after the others.
-    const CARRIES: bool;
-    /// What the update pass needs of the totals.
-    type Scalars<F: Real>: Copy + Send + Sync;
-
     /// The summing pass at element `i`: advances the cells where the rule does, and
     /// returns the element's terms of the (up to four) sums.
     fn sums<E: Real>(
@@ -86,24 +74,9 @@ mod cube_traits {
 
     use crate::rule::cube::Sums;
 
-    /// The kernel side of an [`ElementRule`](super::ElementRule): the coefficients arrive
-    /// in their array form `c`, the lanes as a sequence.
+    /// The kernel side of a [`Rule`](super::Rule).
     #[cube]
-    pub(crate) trait CubeElementRule: 'static + Send + Sync {
-        /// Steps element `i`.
-        fn update<F: Float>(
-            c: &Array<F>,
-            g: &Array<F>,
-            lanes: &mut Sequence<Array<F>>,
-            i: usize,
-            #[comptime] count: usize,
-            #[comptime] flag: bool,
-        );
-    }
-
-    /// The kernel side of a [`TwoPassRule`](super::TwoPassRule).
-    #[cube]
-    pub(crate) trait CubeTwoPassRule: 'static + Send + Sync {
+    pub(crate) trait CubeRule: 'static + Send + Sync {
         /// The summing pass at element `i`.
         fn sums<F: Float>(
             c: &Array<F>,
@@ -131,32 +104,33 @@ mod cube_traits {
     }
 }
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub(crate) use cube_traits::{CubeElementRule, CubeTwoPassRule};
+pub(crate) use cube_traits::CubeRule;
 
-/// Implements [`ElementRule`] (and, with a GPU feature, `CubeElementRule`) for `$rule` from
-/// the phase `update(c, g, x) flags(flag) -> x` of the `dual!` modules `cpu` and `cube` in
-/// scope.
-/// `impl Rule` for a rule of coefficients `$c` (a struct of the `dual!` modules in scope).
-macro_rules! rule {
-    ($rule:ident, $c:ident, $lanes:expr, $optional:expr) => {
-        impl $crate::rule::Rule for $rule {
-            const LANES: usize = $lanes;
-            const OPTIONAL_LANES: usize = $optional;
-            const COEFFICIENTS: usize = cpu::$c::<f64>::FIELDS;
-            type Coefficients<F: $crate::rule::Real> = cpu::$c<F>;
+/// The items of `impl Rule` that every rule has: lanes, coefficients `$c` (a struct of the
+/// `dual!` modules in scope) and their casts; `summed` and `carries` as the rule declares.
+macro_rules! rule_items {
+    ($c:ident, $lanes:expr, $optional:expr, summed: $summed:expr, carries: $carries:expr) => {
+        const LANES: usize = $lanes;
+        const OPTIONAL_LANES: usize = $optional;
+        const COEFFICIENTS: usize = cpu::$c::<f64>::FIELDS;
+        const SUMMED: bool = $summed;
+        const CARRIES: bool = $carries;
+        type Coefficients<F: $crate::rule::Real> = cpu::$c<F>;
 
-            fn cast<E: $crate::rule::Real>(c: cpu::$c<f64>) -> cpu::$c<E> {
-                c.cast()
-            }
+        fn cast<E: $crate::rule::Real>(c: cpu::$c<f64>) -> cpu::$c<E> {
+            c.cast()
+        }
 
-            fn to_vec(c: cpu::$c<f64>) -> Vec<f64> {
-                c.to_vec()
-            }
+        fn to_vec(c: cpu::$c<f64>) -> Vec<f64> {
+            c.to_vec()
         }
     };
 }
-pub(crate) use rule;
+pub(crate) use rule_items;
 
+/// Implements [`Rule`] (and, with a GPU feature, `CubeRule`) for an element-wise `$rule`
+/// from the phase `update(c, g, x) flags(flag) -> x` of the `dual!` modules `cpu` and
+/// `cube` in scope: no summing pass, no scalars.
 macro_rules! element_rule {
     ($rule:ident {
         coefficients: $c:ident,
@@ -165,12 +139,33 @@ macro_rules! element_rule {
         lanes: $lanes:expr,
         optional_lanes: $optional:expr $(,)?
     }) => {
-        $crate::rule::traits::rule!($rule, $c, $lanes, $optional);
+        impl $crate::rule::Rule for $rule {
+            $crate::rule::traits::rule_items!($c, $lanes, $optional, summed: false, carries: false);
+            type Scalars<F: $crate::rule::Real> = ();
 
-        impl $crate::rule::ElementRule for $rule {
+            fn sums<E: $crate::rule::Real>(
+                _: cpu::$c<E>,
+                _: E,
+                _: &mut [&mut [E]],
+                _: usize,
+                _: usize,
+                _: bool,
+            ) -> [E; 4] {
+                unreachable!("an element-wise rule has no summing pass")
+            }
+
+            fn scalars(_: cpu::$c<f64>, _: [f64; 4], _: f64) {}
+
+            fn next_carried(_: ()) -> f64 {
+                0.0
+            }
+
+            fn cast_scalars<E: $crate::rule::Real>(_: ()) {}
+
             #[inline(always)]
             fn update<E: $crate::rule::Real>(
                 c: cpu::$c<E>,
+                _: (),
                 g: E,
                 lanes: &mut [&mut [E]],
                 i: usize,
@@ -185,11 +180,30 @@ macro_rules! element_rule {
         #[cfg(any(feature = "wgpu", feature = "cuda"))]
         const _: () = {
             use cubecl::prelude::*;
+            use $crate::rule::cube::Sums;
 
             #[cube]
-            impl $crate::rule::CubeElementRule for $rule {
+            impl $crate::rule::CubeRule for $rule {
+                #[allow(unused_variables)]
+                fn sums<F: Float>(
+                    c: &Array<F>,
+                    g: &Array<F>,
+                    lanes: &mut Sequence<Array<F>>,
+                    i: usize,
+                    #[comptime] count: usize,
+                    #[comptime] flag: bool,
+                ) -> Sums<F> {
+                    // Never launched (the rule is not summed); zeros keep the kernel valid.
+                    let zero = F::new(0.0);
+                    Sums::<F> { s0: zero, s1: zero, s2: zero, s3: zero }
+                }
+
+                #[allow(clippy::too_many_arguments, unused_variables)]
                 fn update<F: Float>(
                     c: &Array<F>,
+                    totals: &Array<F>,
+                    carried: &Array<F>,
+                    next_carried: &mut Array<F>,
                     g: &Array<F>,
                     lanes: &mut Sequence<Array<F>>,
                     i: usize,
@@ -206,7 +220,7 @@ macro_rules! element_rule {
 }
 pub(crate) use element_rule;
 
-/// Implements [`TwoPassRule`] (and, with a GPU feature, `CubeTwoPassRule`) for `$rule` from
+/// Implements [`Rule`] (and, with a GPU feature, `CubeRule`) for a summed `$rule` from
 /// the phases of the `dual!` modules `cpu` and `cube` in scope: `advance(c, g, x)
 /// flags(flag) -> x` (optional), `terms(c, g, x) flags(flag) -> t`, `scalars(c, t,
 /// carried) -> s` and `update(c, s, g, x) flags(flag) -> x`; `carries` names the field of
@@ -227,10 +241,12 @@ macro_rules! two_pass_rule {
         $(, carries: $carried:ident)?
         $(, update_stores: $stores:expr)? $(,)?
     }) => {
-        $crate::rule::traits::rule!($rule, $c, $lanes, $optional);
-
-        impl $crate::rule::TwoPassRule for $rule {
-            const CARRIES: bool = <[&str]>::len(&[$(stringify!($carried))?]) == 1;
+        impl $crate::rule::Rule for $rule {
+            $crate::rule::traits::rule_items!(
+                $c, $lanes, $optional,
+                summed: true,
+                carries: <[&str]>::len(&[$(stringify!($carried))?]) == 1
+            );
             type Scalars<F: $crate::rule::Real> = cpu::$s<F>;
 
             #[inline(always)]
@@ -286,7 +302,7 @@ macro_rules! two_pass_rule {
             use $crate::rule::cube::Sums;
 
             #[cube]
-            impl $crate::rule::CubeTwoPassRule for $rule {
+            impl $crate::rule::CubeRule for $rule {
                 fn sums<F: Float>(
                     c: &Array<F>,
                     g: &Array<F>,
@@ -340,24 +356,13 @@ macro_rules! two_pass_rule {
 }
 pub(crate) use two_pass_rule;
 
-/// An [`ElementRule`] with its kernel where the GPU features are on.
+/// A [`Rule`] with its kernels where the GPU features are on.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub(crate) trait FusedElement: ElementRule + CubeElementRule {}
+pub(crate) trait FusedRule: Rule + CubeRule {}
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl<R: ElementRule + CubeElementRule> FusedElement for R {}
-/// An [`ElementRule`] with its kernel where the GPU features are on.
+impl<R: Rule + CubeRule> FusedRule for R {}
+/// A [`Rule`] with its kernels where the GPU features are on.
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-pub(crate) trait FusedElement: ElementRule {}
+pub(crate) trait FusedRule: Rule {}
 #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-impl<R: ElementRule> FusedElement for R {}
-
-/// A [`TwoPassRule`] with its kernels where the GPU features are on.
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-pub(crate) trait FusedTwoPass: TwoPassRule + CubeTwoPassRule {}
-#[cfg(any(feature = "wgpu", feature = "cuda"))]
-impl<R: TwoPassRule + CubeTwoPassRule> FusedTwoPass for R {}
-/// A [`TwoPassRule`] with its kernels where the GPU features are on.
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-pub(crate) trait FusedTwoPass: TwoPassRule {}
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
-impl<R: TwoPassRule> FusedTwoPass for R {}
+impl<R: Rule> FusedRule for R {}

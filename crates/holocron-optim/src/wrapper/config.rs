@@ -7,66 +7,6 @@ use super::{Lookahead, Scout};
 use crate::Execution;
 use crate::error::{Checker, ConfigError};
 
-/// Configuration of [`Lookahead`].
-///
-/// | holocron keyword | field | default |
-/// |---|---|---|
-/// | `sync_rate` | `sync_rate` | 0.5 |
-/// | `sync_period` | `sync_period` | 6 |
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::Linear;
-/// use holocron_optim::{LambConfig, LookaheadConfig};
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = LookaheadConfig::new()
-///     .with_sync_period(5)
-///     .init(LambConfig::new().init::<B, Linear<B>>());
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct LookaheadConfig {
-    /// How far the slow weights move towards the fast ones at a sync (`[0, 1]`).
-    #[config(default = 0.5)]
-    pub sync_rate: f64,
-    /// Number of inner steps between syncs (`>= 1`).
-    #[config(default = 6)]
-    pub sync_period: usize,
-    /// Which implementation runs the sync (see [`Execution`]); all compute the same.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-}
-
-/// Configuration of [`Scout`]: the same fields and defaults as [`LookaheadConfig`];
-/// `sync_rate` is the lowest rate a sync may use.
-///
-/// # Example
-///
-/// ```
-/// use burn::backend::{Autodiff, NdArray};
-/// use burn::nn::Linear;
-/// use holocron_optim::{AdaBeliefConfig, ScoutConfig};
-///
-/// type B = Autodiff<NdArray>;
-/// let optim = ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, Linear<B>>());
-/// # let _ = optim;
-/// ```
-#[derive(Config, Debug)]
-pub struct ScoutConfig {
-    /// The lowest rate at which the slow weights move towards the fast ones (`[0, 1]`).
-    #[config(default = 0.5)]
-    pub sync_rate: f64,
-    /// Number of inner steps between syncs (`>= 1`).
-    #[config(default = 6)]
-    pub sync_period: usize,
-    /// Which implementation runs the sync (see [`Execution`]); all compute the same.
-    #[config(default = "Execution::Auto")]
-    pub execution: Execution,
-}
-
 fn validate(config: &'static str, sync_rate: f64, sync_period: usize) -> Result<(), ConfigError> {
     let check = Checker::new(config);
     check.unit("sync_rate", sync_rate)?;
@@ -76,8 +16,31 @@ fn validate(config: &'static str, sync_rate: f64, sync_period: usize) -> Result<
     Ok(())
 }
 
-macro_rules! wrapper_entry_points {
-    ($config:ident, $wrapper:ident) => {
+/// A wrapper's configuration: `sync_rate` (documented by the caller), `sync_period` and
+/// `execution`, with the same defaults for both wrappers, and its `validate`, `init` and
+/// `try_init`.
+macro_rules! wrapper_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $config:ident for $wrapper:ident {
+            $(#[$rate_meta:meta])*
+            sync_rate,
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Config, Debug)]
+        pub struct $config {
+            $(#[$rate_meta])*
+            #[config(default = 0.5)]
+            pub sync_rate: f64,
+            /// Number of inner steps between syncs (`>= 1`).
+            #[config(default = 6)]
+            pub sync_period: usize,
+            /// Which implementation runs the sync (see [`Execution`]); all compute the same.
+            #[config(default = "Execution::Auto")]
+            pub execution: Execution,
+        }
+
         impl $config {
             /// Checks both fields against their allowed ranges.
             pub fn validate(&self) -> Result<(), ConfigError> {
@@ -119,5 +82,50 @@ macro_rules! wrapper_entry_points {
     };
 }
 
-wrapper_entry_points!(LookaheadConfig, Lookahead);
-wrapper_entry_points!(ScoutConfig, Scout);
+wrapper_config! {
+    /// Configuration of [`Lookahead`].
+    ///
+    /// | holocron keyword | field | default |
+    /// |---|---|---|
+    /// | `sync_rate` | `sync_rate` | 0.5 |
+    /// | `sync_period` | `sync_period` | 6 |
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::Linear;
+    /// use holocron_optim::{LambConfig, LookaheadConfig};
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = LookaheadConfig::new()
+    ///     .with_sync_period(5)
+    ///     .init(LambConfig::new().init::<B, Linear<B>>());
+    /// # let _ = optim;
+    /// ```
+    pub struct LookaheadConfig for Lookahead {
+        /// How far the slow weights move towards the fast ones at a sync (`[0, 1]`).
+        sync_rate,
+    }
+}
+
+wrapper_config! {
+    /// Configuration of [`Scout`]: the same fields and defaults as [`LookaheadConfig`];
+    /// `sync_rate` is the lowest rate a sync may use.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use burn::backend::{Autodiff, NdArray};
+    /// use burn::nn::Linear;
+    /// use holocron_optim::{AdaBeliefConfig, ScoutConfig};
+    ///
+    /// type B = Autodiff<NdArray>;
+    /// let optim = ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, Linear<B>>());
+    /// # let _ = optim;
+    /// ```
+    pub struct ScoutConfig for Scout {
+        /// The lowest rate at which the slow weights move towards the fast ones (`[0, 1]`).
+        sync_rate,
+    }
+}

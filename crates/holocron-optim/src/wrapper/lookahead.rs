@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
-use super::slow::{self, FlatParams, SyncRate};
+use super::slow::{self, Core, SyncRate, wrapped_steps};
 
 /// Lookahead, from ["Lookahead Optimizer: k steps forward, 1 step back"](https://arxiv.org/abs/1907.08610):
 /// wraps any Burn optimizer (the fast one) and every `sync_period` steps pulls the weights
@@ -27,12 +27,7 @@ use super::slow::{self, FlatParams, SyncRate};
 /// [`LookaheadConfig`](crate::LookaheadConfig).
 #[derive(Clone)]
 pub struct Lookahead<O, M, B: AutodiffBackend> {
-    inner: O,
-    sync_rate: f64,
-    sync_period: usize,
-    execution: Execution,
-    steps: usize,
-    slow: FlatParams<B::InnerBackend>,
+    core: Core<O, B::InnerBackend>,
     _module: PhantomData<fn() -> M>,
 }
 
@@ -55,26 +50,24 @@ where
 {
     pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, execution: Execution) -> Self {
         Self {
-            inner,
-            sync_rate,
-            sync_period,
-            execution,
-            steps: 0,
-            slow: HashMap::new(),
+            core: Core::new(inner, sync_rate, sync_period, execution),
             _module: PhantomData,
         }
     }
 
     /// The wrapped optimizer.
     pub fn inner(&self) -> &O {
-        &self.inner
+        &self.core.inner
+    }
+
+    fn before_inner_step(&mut self, module: &M) {
+        slow::capture_new::<B, M>(&mut self.core.slow, module);
     }
 
     fn after_inner_step(&mut self, module: M) -> M {
-        self.steps += 1;
-        if self.steps.is_multiple_of(self.sync_period) {
-            let rate = SyncRate::Fixed(self.sync_rate);
-            slow::sync(&mut self.slow, module, &rate, self.execution)
+        if self.core.count_step() {
+            let rate = SyncRate::Fixed(self.core.sync_rate);
+            slow::sync(&mut self.core.slow, module, &rate, self.core.execution)
         } else {
             module
         }
@@ -89,32 +82,23 @@ where
 {
     type Record = LookaheadRecord<B, O::Record>;
 
-    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
-        slow::capture_new::<B, M>(&mut self.slow, &module);
-        let module = self.inner.step(lr, module, grads);
-        self.after_inner_step(module)
-    }
-
-    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
-        slow::capture_new::<B, M>(&mut self.slow, &module);
-        let module = self.inner.step_multi(lr, module, grads);
-        self.after_inner_step(module)
-    }
+    wrapped_steps!();
 
     fn to_record(&self) -> Self::Record {
         LookaheadRecord {
-            inner: self.inner.to_record(),
-            slow_weights: slow::to_record::<B>(&self.slow),
-            steps: self.steps,
+            inner: self.core.inner.to_record(),
+            slow_weights: slow::to_record::<B>(&self.core.slow),
+            steps: self.core.steps,
         }
     }
 
     fn load_record(self, record: Self::Record) -> Self {
-        Self {
-            inner: self.inner.load_record(record.inner),
+        let core = Core {
+            inner: self.core.inner.load_record(record.inner),
             slow: slow::from_record::<B>(record.slow_weights),
             steps: record.steps,
-            ..self
-        }
+            ..self.core
+        };
+        Self { core, ..self }
     }
 }

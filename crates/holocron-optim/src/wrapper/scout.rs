@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
-use super::slow::{self, FlatParams, SyncRate};
+use super::slow::{self, Core, SyncRate, wrapped_steps};
 use crate::Execution;
 use crate::fused::{self, Kernel, Lanes, Real, Reduction};
 
@@ -45,12 +45,7 @@ type Window<B> = HashMap<ParamId, Vec<Tensor<B, 1>>>;
 /// rate is 1 and the slow weights follow the fast ones).
 #[derive(Clone)]
 pub struct Scout<O, M, B: AutodiffBackend> {
-    inner: O,
-    sync_rate: f64,
-    sync_period: usize,
-    execution: Execution,
-    steps: usize,
-    slow: FlatParams<B::InnerBackend>,
+    core: Core<O, B::InnerBackend>,
     window: Window<B::InnerBackend>,
     /// The rows of the last window, kept after a sync so that the next window's snapshots
     /// are copied into them rather than into fresh allocations (fused path only).
@@ -80,12 +75,7 @@ where
 {
     pub(crate) fn new(inner: O, sync_rate: f64, sync_period: usize, execution: Execution) -> Self {
         Self {
-            inner,
-            sync_rate,
-            sync_period,
-            execution,
-            steps: 0,
-            slow: HashMap::new(),
+            core: Core::new(inner, sync_rate, sync_period, execution),
             window: HashMap::new(),
             spare: HashMap::new(),
             _module: PhantomData,
@@ -94,17 +84,17 @@ where
 
     /// The wrapped optimizer.
     pub fn inner(&self) -> &O {
-        &self.inner
+        &self.core.inner
     }
 
     fn before_inner_step(&mut self, module: &M) {
-        slow::capture_new::<B, M>(&mut self.slow, module);
+        slow::capture_new::<B, M>(&mut self.core.slow, module);
         // The window and its spare rows follow the slow weights: a parameter that left the
         // model leaves them too (and the coherence).
-        let slow = &self.slow;
+        let slow = &self.core.slow;
         self.window.retain(|id, _| slow.contains_key(id));
         self.spare.retain(|id, _| slow.contains_key(id));
-        for (id, weights) in &self.slow {
+        for (id, weights) in &self.core.slow {
             self.window
                 .entry(*id)
                 .or_insert_with(|| vec![weights.clone()]);
@@ -112,8 +102,8 @@ where
     }
 
     fn after_inner_step(&mut self, module: M) -> M {
-        self.steps += 1;
-        let module = if self.execution.loops() {
+        let sync = self.core.count_step();
+        let module = if self.core.execution.loops() {
             let mut snapshot = Snapshot::<B> {
                 window: &mut self.window,
                 spare: &mut self.spare,
@@ -127,31 +117,35 @@ where
             }
             module
         };
-        if !self.steps.is_multiple_of(self.sync_period) {
+        if !sync {
             return module;
         }
-        let rate = if self.execution.loops() && fused_window(&self.window) {
+        let rate = if self.core.execution.loops() && fused_window(&self.window) {
             // Read on the host: the fused path's buffers are host memory.
             let coherence = fused_coherence(&self.window).unwrap_or(0.0);
-            SyncRate::Fixed((1.0 - coherence).max(self.sync_rate))
+            SyncRate::Fixed((1.0 - coherence).max(self.core.sync_rate))
         } else {
-            match coherence(&self.window, self.execution) {
-                Some(coherence) => {
-                    SyncRate::Computed(coherence.neg().add_scalar(1.0).clamp_min(self.sync_rate))
-                }
-                None => SyncRate::Fixed(1.0f64.max(self.sync_rate)),
+            match coherence(&self.window, self.core.execution) {
+                Some(coherence) => SyncRate::Computed(
+                    coherence
+                        .neg()
+                        .add_scalar(1.0)
+                        .clamp_min(self.core.sync_rate),
+                ),
+                None => SyncRate::Fixed(1.0f64.max(self.core.sync_rate)),
             }
         };
         // The window's rows share buffers with the weights; let them go first, so that the
         // sync can write the weights in place. The others are the next window's buffers.
         for (id, mut rows) in self.window.drain() {
-            if self.execution.loops() && rows.len() > 1 {
+            if self.core.execution.loops() && rows.len() > 1 {
                 rows.remove(0);
                 self.spare.insert(id, rows);
             }
         }
-        let module = slow::sync(&mut self.slow, module, &rate, self.execution);
+        let module = slow::sync(&mut self.core.slow, module, &rate, self.core.execution);
         self.window = self
+            .core
             .slow
             .iter()
             .map(|(id, weights)| (*id, vec![weights.clone()]))
@@ -189,34 +183,28 @@ struct Snapshot<'a, B: AutodiffBackend> {
 
 impl<B: AutodiffBackend> ModuleMapper<B> for Snapshot<'_, B> {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        let (id, tensor, mapper) = param.consume();
-        let Some(rows) = self.window.get_mut(&id) else {
-            return Param::from_mapped_value(id, tensor, mapper);
-        };
-        let require_grad = tensor.is_require_grad();
-        let fast = tensor.inner();
-        let numel = fast.shape().num_elements();
-        let spare = self
-            .spare
-            .get_mut(&id)
-            .and_then(Vec::pop)
-            .filter(|row| row.dims()[0] == numel && row.dtype() == fast.dtype());
-        let fast = match spare {
-            Some(row) if fused::supports::<B::InnerBackend>(fast.dtype()) => {
-                let (fast, mut copied) = fused::run(&CopyInto, fast, None, vec![row]);
-                rows.push(copied.pop().expect("the copied row"));
-                fast
+        slow::map_value(param, |id, fast| {
+            let Some(rows) = self.window.get_mut(&id) else {
+                return fast;
+            };
+            let numel = fast.shape().num_elements();
+            let spare = self
+                .spare
+                .get_mut(&id)
+                .and_then(Vec::pop)
+                .filter(|row| row.dims()[0] == numel && row.dtype() == fast.dtype());
+            match spare {
+                Some(row) if fused::supports::<B::InnerBackend>(fast.dtype()) => {
+                    let (fast, mut copied) = fused::run(&CopyInto, fast, None, vec![row]);
+                    rows.push(copied.pop().expect("the copied row"));
+                    fast
+                }
+                _ => {
+                    rows.push(fast.clone().reshape([numel]));
+                    fast
+                }
             }
-            _ => {
-                rows.push(fast.clone().reshape([numel]));
-                fast
-            }
-        };
-        let mut fast = Tensor::from_inner(fast);
-        if require_grad {
-            fast = fast.require_grad();
-        }
-        Param::from_mapped_value(id, fast, mapper)
+        })
     }
 }
 
@@ -368,22 +356,12 @@ where
 {
     type Record = ScoutRecord<B, O::Record>;
 
-    fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
-        self.before_inner_step(&module);
-        let module = self.inner.step(lr, module, grads);
-        self.after_inner_step(module)
-    }
-
-    fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
-        self.before_inner_step(&module);
-        let module = self.inner.step_multi(lr, module, grads);
-        self.after_inner_step(module)
-    }
+    wrapped_steps!();
 
     fn to_record(&self) -> Self::Record {
         ScoutRecord {
-            inner: self.inner.to_record(),
-            slow_weights: slow::to_record::<B>(&self.slow),
+            inner: self.core.inner.to_record(),
+            slow_weights: slow::to_record::<B>(&self.core.slow),
             window: self
                 .window
                 .iter()
@@ -392,20 +370,25 @@ where
                     (*id, rows)
                 })
                 .collect(),
-            steps: self.steps,
+            steps: self.core.steps,
         }
     }
 
     fn load_record(self, record: Self::Record) -> Self {
-        Self {
-            inner: self.inner.load_record(record.inner),
+        let core = Core {
+            inner: self.core.inner.load_record(record.inner),
             slow: slow::from_record::<B>(record.slow_weights),
-            window: record
-                .window
-                .into_iter()
-                .map(|(id, rows)| (id, rows.into_iter().map(|t| t.inner()).collect()))
-                .collect(),
             steps: record.steps,
+            ..self.core
+        };
+        let window = record
+            .window
+            .into_iter()
+            .map(|(id, rows)| (id, rows.into_iter().map(|t| t.inner()).collect()))
+            .collect();
+        Self {
+            core,
+            window,
             ..self
         }
     }
@@ -427,7 +410,9 @@ mod tests {
     /// The coherence kernel and the composed similarity against the same sums on the host in
     /// f64, over a window of 5 rows whose steps are flat in a third of the elements (the 0
     /// branch): 24 elements (a golden case's tensor) and 70 001. More than 65 536 elements:
-    /// Burn's `mean` on WGPU drops the rest, and the composed similarity once did too.
+    /// Burn's `mean` on WGPU drops the rest, and the composed similarity once did too. At
+    /// 70 001 the summing pass runs 9 cubes whose units each fold a strided run of elements,
+    /// the machinery every summed rule's kernels share (`fused::cube::sums`).
     #[test]
     fn the_similarity_kernel_and_the_composed_one_match_the_host() {
         for n in [24, 70_001] {

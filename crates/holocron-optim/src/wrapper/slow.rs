@@ -58,6 +58,71 @@ pub(crate) fn snapshot<B: AutodiffBackend, M: AutodiffModule<B>>(
     weights
 }
 
+/// What both wrappers hold besides their own state: the inner (fast) optimizer, when and
+/// how they sync, the inner steps taken so far, and the slow weights.
+#[derive(Clone)]
+pub(crate) struct Core<O, B: Backend> {
+    pub inner: O,
+    pub sync_rate: f64,
+    pub sync_period: usize,
+    pub execution: Execution,
+    pub steps: usize,
+    pub slow: FlatParams<B>,
+}
+
+impl<O, B: Backend> Core<O, B> {
+    pub fn new(inner: O, sync_rate: f64, sync_period: usize, execution: Execution) -> Self {
+        Self {
+            inner,
+            sync_rate,
+            sync_period,
+            execution,
+            steps: 0,
+            slow: HashMap::new(),
+        }
+    }
+
+    /// Counts an inner step; whether a sync is due after it.
+    pub fn count_step(&mut self) -> bool {
+        self.steps += 1;
+        self.steps.is_multiple_of(self.sync_period)
+    }
+}
+
+/// The `step` and `step_multi` of a wrapper's `Optimizer` impl: the wrapper's
+/// `before_inner_step`, the inner optimizer's step, then its `after_inner_step`.
+macro_rules! wrapped_steps {
+    () => {
+        fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+            self.before_inner_step(&module);
+            let module = self.core.inner.step(lr, module, grads);
+            self.after_inner_step(module)
+        }
+
+        fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
+            self.before_inner_step(&module);
+            let module = self.core.inner.step_multi(lr, module, grads);
+            self.after_inner_step(module)
+        }
+    };
+}
+pub(crate) use wrapped_steps;
+
+/// `param` with its value replaced by `update(id, value)` on the inner backend; it keeps its
+/// id and whether it requires a gradient.
+pub(crate) fn map_value<B: AutodiffBackend, const D: usize>(
+    param: Param<Tensor<B, D>>,
+    update: impl FnOnce(ParamId, Tensor<B::InnerBackend, D>) -> Tensor<B::InnerBackend, D>,
+) -> Param<Tensor<B, D>> {
+    let (id, tensor, mapper) = param.consume();
+    let require_grad = tensor.is_require_grad();
+    let mut value = Tensor::from_inner(update(id, tensor.inner()));
+    if require_grad {
+        value = value.require_grad();
+    }
+    Param::from_mapped_value(id, value, mapper)
+}
+
 /// How far the slow weights move towards the fast ones at a sync.
 pub(crate) enum SyncRate<B: Backend> {
     /// A rate known on the host; 0 leaves the slow weights untouched.
@@ -83,18 +148,14 @@ pub(crate) fn sync<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
     impl<B: AutodiffBackend> ModuleMapper<B> for Sync<'_, B> {
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            let (id, tensor, mapper) = param.consume();
-            let Some(slow) = self.slow.remove(&id) else {
-                return Param::from_mapped_value(id, tensor, mapper);
-            };
-            let require_grad = tensor.is_require_grad();
-            let (fast, slow) = pull(tensor.inner(), slow, self.rate, self.execution);
-            self.slow.insert(id, slow);
-            let mut fast = Tensor::from_inner(fast);
-            if require_grad {
-                fast = fast.require_grad();
-            }
-            Param::from_mapped_value(id, fast, mapper)
+            map_value(param, |id, fast| match self.slow.remove(&id) {
+                Some(slow) => {
+                    let (fast, slow) = pull(fast, slow, self.rate, self.execution);
+                    self.slow.insert(id, slow);
+                    fast
+                }
+                None => fast,
+            })
         }
     }
     module.map(&mut Sync::<B> {

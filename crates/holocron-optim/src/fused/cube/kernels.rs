@@ -1,32 +1,16 @@
-//! The kernels: one generic kernel per phase, instantiated for each rule through its
-//! `CubeElementRule` / `CubeTwoPassRule` implementation (`crate::rule`), plus the
+//! The kernels: one generic kernel per pass, instantiated for each rule through its
+//! `CubeRule` implementation (`crate::rule`), plus the
 //! wrappers' sync and Scout's coherence.
 
 use cubecl::prelude::*;
 
 use super::sums::store_cube_sums;
-use crate::rule::{CubeElementRule, CubeTwoPassRule};
+use crate::rule::CubeRule;
 
-/// An element-wise rule's step: one unit per element. `lanes` holds the parameter first,
-/// then `count - 1` state lanes, all of `g`'s length.
-#[cube(launch)]
-pub(super) fn element_kernel<F: Float, R: CubeElementRule>(
-    lanes: &mut Sequence<Array<F>>,
-    g: &Array<F>,
-    c: &Array<F>,
-    #[comptime] count: usize,
-    #[comptime] flag: bool,
-) {
-    let i = ABSOLUTE_POS;
-    if i < g.len() {
-        R::update::<F>(c, g, lanes, i, count, flag);
-    }
-}
-
-/// A two-pass rule's summing pass over a fixed grid: each unit folds a strided run of
+/// A summed rule's summing pass over a fixed grid: each unit folds a strided run of
 /// elements, each cube stores its four partial sums.
 #[cube(launch)]
-pub(super) fn sums_kernel<F: Float, R: CubeTwoPassRule>(
+pub(super) fn sums_kernel<F: Float, R: CubeRule>(
     lanes: &mut Sequence<Array<F>>,
     g: &Array<F>,
     c: &Array<F>,
@@ -51,11 +35,11 @@ pub(super) fn sums_kernel<F: Float, R: CubeTwoPassRule>(
     store_cube_sums::<F>(partials, s0, s1, s2, s3, units);
 }
 
-/// A two-pass rule's update pass: one unit per element, each computing the scalars from
-/// the totals itself (nothing is read back to the host).
+/// A rule's update pass: one unit per element; a summed rule's units compute the scalars
+/// from the totals themselves (nothing is read back to the host).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn update_kernel<F: Float, R: CubeTwoPassRule>(
+pub(super) fn update_kernel<F: Float, R: CubeRule>(
     lanes: &mut Sequence<Array<F>>,
     g: &Array<F>,
     c: &Array<F>,
@@ -127,25 +111,4 @@ pub(super) fn similarity_sums_kernel<F: Float>(
         i += CUBE_COUNT * units;
     }
     store_cube_sums::<F>(partials, total, zero, zero, zero, units);
-}
-
-/// The sums of squares of two rows (tests of the summing pass only).
-#[cfg(all(test, feature = "wgpu"))]
-#[cube(launch)]
-pub(super) fn squares_kernel<F: Float>(
-    rows: &Sequence<Array<F>>,
-    n: usize,
-    partials: &mut Array<F>,
-    #[comptime] units: usize,
-) {
-    let zero = F::new(0.0);
-    let mut a = zero;
-    let mut b = zero;
-    let mut i = ABSOLUTE_POS;
-    while i < n {
-        a += rows[0usize][i] * rows[0usize][i];
-        b += rows[1usize][i] * rows[1usize][i];
-        i += CUBE_COUNT * units;
-    }
-    store_cube_sums::<F>(partials, a, b, zero, zero, units);
 }

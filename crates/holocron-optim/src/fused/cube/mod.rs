@@ -6,9 +6,9 @@
 //! - [`launch`]: buffers as kernel arguments, with their lengths checked;
 //! - [`kernels`] and [`sums`]: the kernels, generic over the rules of `crate::rule`.
 //!
-//! An element-wise rule takes one launch per parameter tensor; a two-pass rule three: a
-//! summing pass, one cube that folds its partial sums, and the update pass, which reads
-//! the totals on the device. A kernel runs on `f32` tensors; a strided tensor is made
+//! A rule without sums takes one launch per parameter tensor, the update pass; a summed
+//! rule three: a summing pass, one cube that folds its partial sums, and the update pass,
+//! which reads the totals on the device. A kernel runs on `f32` tensors; a strided tensor is made
 //! contiguous first, and a buffer that another tensor shares is copied before it is
 //! written (as on ndarray), so a resumed run repeats an uninterrupted one bit for bit.
 //! The coefficients of a step travel as a small array built from the rule's typed
@@ -28,9 +28,9 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::loops::{Elementwise, TwoPass};
+use super::loops::RuleStep;
 use super::step::Launched;
-use crate::rule::{FusedElement, FusedTwoPass};
+use crate::rule::FusedRule;
 use bridge::{give, take, writable};
 use detect::{Runtime, runtime};
 use kernels::*;
@@ -53,41 +53,18 @@ pub(crate) fn validated<B: Backend>() -> bool {
     runtime::<B>().is_some()
 }
 
-/// One step of an element-wise rule on the kernels; `lanes` are the state lanes.
-pub(crate) fn element<R: FusedElement, B: Backend, const D: usize>(
-    kernel: &Elementwise<R>,
+/// One step of a rule on the kernels; `lanes` are the state lanes.
+pub(crate) fn step<R: FusedRule, B: Backend, const D: usize>(
+    kernel: &RuleStep<R>,
     param: Tensor<B, D>,
     grad: Tensor<B, D>,
     lanes: Vec<Tensor<B, D>>,
 ) -> Launched<B, D> {
     match runtime::<B>().expect("a CubeCL backend (checked by `supported`)") {
         #[cfg(feature = "wgpu")]
-        Runtime::Wgpu => {
-            element_on::<R, B, cubecl::wgpu::WgpuRuntime, D>(kernel, param, grad, lanes)
-        }
+        Runtime::Wgpu => step_on::<R, B, cubecl::wgpu::WgpuRuntime, D>(kernel, param, grad, lanes),
         #[cfg(feature = "cuda")]
-        Runtime::Cuda => {
-            element_on::<R, B, cubecl::cuda::CudaRuntime, D>(kernel, param, grad, lanes)
-        }
-    }
-}
-
-/// One step of a two-pass rule on the kernels; `lanes` are the state lanes.
-pub(crate) fn two_pass<R: FusedTwoPass, B: Backend, const D: usize>(
-    kernel: &TwoPass<R>,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    lanes: Vec<Tensor<B, D>>,
-) -> Launched<B, D> {
-    match runtime::<B>().expect("a CubeCL backend (checked by `supported`)") {
-        #[cfg(feature = "wgpu")]
-        Runtime::Wgpu => {
-            two_pass_on::<R, B, cubecl::wgpu::WgpuRuntime, D>(kernel, param, grad, lanes)
-        }
-        #[cfg(feature = "cuda")]
-        Runtime::Cuda => {
-            two_pass_on::<R, B, cubecl::cuda::CudaRuntime, D>(kernel, param, grad, lanes)
-        }
+        Runtime::Cuda => step_on::<R, B, cubecl::cuda::CudaRuntime, D>(kernel, param, grad, lanes),
     }
 }
 
@@ -181,36 +158,8 @@ fn coefficients<R: CubeRuntime>(
     Buffer::from_values(client, &values)
 }
 
-fn element_on<Rule: FusedElement, B: Backend, R: CubeRuntime, const D: usize>(
-    kernel: &Elementwise<Rule>,
-    param: Tensor<B, D>,
-    grad: Tensor<B, D>,
-    lanes: Vec<Tensor<B, D>>,
-) -> Launched<B, D> {
-    let count = Rule::lanes(kernel.flag);
-    let step = Prepared::<R>::new(param, grad, lanes, count, false)?;
-    let client = step.client();
-    let c = coefficients(
-        client,
-        Rule::to_vec(kernel.coefficients),
-        Rule::COEFFICIENTS,
-    );
-    let (cube_count, cube_dim) = Grid::new(client, step.n).each();
-    element_kernel::launch::<f32, Rule, R>(
-        client,
-        cube_count,
-        cube_dim,
-        step.lanes(),
-        step.grad(),
-        c.arg(),
-        count,
-        kernel.flag,
-    );
-    Ok(step.give())
-}
-
-fn two_pass_on<Rule: FusedTwoPass, B: Backend, R: CubeRuntime, const D: usize>(
-    kernel: &TwoPass<Rule>,
+fn step_on<Rule: FusedRule, B: Backend, R: CubeRuntime, const D: usize>(
+    kernel: &RuleStep<Rule>,
     param: Tensor<B, D>,
     grad: Tensor<B, D>,
     lanes: Vec<Tensor<B, D>>,
@@ -224,20 +173,25 @@ fn two_pass_on<Rule: FusedTwoPass, B: Backend, R: CubeRuntime, const D: usize>(
         Rule::COEFFICIENTS,
     );
     let grid = Grid::new(&client, step.n);
-    let totals = grid.summed(|cube_count, cube_dim, partials| {
-        sums_kernel::launch::<f32, Rule, R>(
-            &client,
-            cube_count,
-            cube_dim,
-            step.lanes(),
-            step.grad(),
-            c.arg(),
-            partials,
-            count,
-            kernel.flag,
-            UNITS,
-        );
-    });
+    let totals = if Rule::SUMMED {
+        grid.summed(|cube_count, cube_dim, partials| {
+            sums_kernel::launch::<f32, Rule, R>(
+                &client,
+                cube_count,
+                cube_dim,
+                step.lanes(),
+                step.grad(),
+                c.arg(),
+                partials,
+                count,
+                kernel.flag,
+                UNITS,
+            );
+        })
+    } else {
+        // The update kernel of a rule without sums never reads them.
+        Buffer::empty(&client, SUMS)
+    };
     // Every unit reads the old carried value, so the next one goes to a buffer of its own.
     let carried = match &step.carried {
         Some(t) => Buffer::of(t, 1),
@@ -411,40 +365,6 @@ pub(crate) fn launches() -> usize {
     LAUNCHES.with(core::cell::Cell::get)
 }
 
-/// The totals of LARS's summing pass (`‖p‖²`, `‖g‖²`), read back (tests only).
-#[cfg(all(test, feature = "wgpu"))]
-pub(crate) fn sums_of_squares(
-    p: Tensor<burn::backend::Wgpu, 1>,
-    g: Tensor<burn::backend::Wgpu, 1>,
-) -> Vec<f32> {
-    type R = cubecl::wgpu::WgpuRuntime;
-    type W = burn::backend::Wgpu;
-    let (p, g) = (take::<W, R, 1>(p), take::<W, R, 1>(g));
-    let n = p.meta.num_elements();
-    let grid = Grid::new(&p.client, n);
-    let rows = vec![p, g];
-    let totals = grid.summed(|count, dim, partials| {
-        let mut sequence = SequenceArg::<R, Array<f32>>::new();
-        for row in &rows {
-            sequence.push(Buffer::of(row, n).arg());
-        }
-        kernels::squares_kernel::launch::<f32, R>(
-            &grid.client,
-            count,
-            dim,
-            sequence,
-            n,
-            partials,
-            UNITS,
-        );
-    });
-    let bytes = grid
-        .client
-        .read_one(totals.handle().clone())
-        .expect("the totals");
-    f32::from_bytes(&bytes).to_vec()
-}
-
 #[cfg(all(test, feature = "wgpu"))]
 mod tests {
     use burn::backend::Wgpu;
@@ -522,27 +442,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(paths(Execution::Composed), vec![composed; 12]);
-    }
-
-    /// The sums of a summing pass over more elements than its grid has units (each unit
-    /// folds a strided run) against the same sums on the host, in f64.
-    #[test]
-    fn summing_pass_matches_the_host() {
-        let n: usize = 1024 * 256 * 2 + 1234;
-        let values: Vec<f32> = (0..n)
-            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
-            .collect();
-        let other: Vec<f32> = values.iter().rev().copied().collect();
-        let device = Default::default();
-        let p = Tensor::<Wgpu, 1>::from_data(TensorData::new(values.clone(), [n]), &device);
-        let g = Tensor::<Wgpu, 1>::from_data(TensorData::new(other.clone(), [n]), &device);
-        let totals = super::sums_of_squares(p, g);
-        let pp: f64 = values.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        let gg: f64 = other.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
-        let relative = |a: f32, b: f64| (f64::from(a) - b).abs() / b;
-        assert!(relative(totals[0], pp) < 1e-5, "{} vs {pp}", totals[0]);
-        assert!(relative(totals[1], gg) < 1e-5, "{} vs {gg}", totals[1]);
-        assert_eq!(totals[2..], [0.0, 0.0]);
     }
 
     #[test]

@@ -8,6 +8,11 @@ pub struct L2Decay {
 }
 
 impl L2Decay {
+    /// Decay with coefficient `weight_decay`.
+    pub const fn new(weight_decay: f64) -> Self {
+        Self { weight_decay }
+    }
+
     /// Returns `x + weight_decay * param` (`x` itself when the coefficient is 0).
     pub fn apply<B: Backend, const D: usize>(
         &self,
@@ -30,6 +35,11 @@ pub struct ProximalDecay {
 }
 
 impl ProximalDecay {
+    /// Decay with coefficient `weight_decay`.
+    pub const fn new(weight_decay: f64) -> Self {
+        Self { weight_decay }
+    }
+
     /// Returns `param / (1 + lr * weight_decay)` (`param` itself when the coefficient is 0).
     pub fn apply<B: Backend, const D: usize>(&self, param: Tensor<B, D>, lr: f64) -> Tensor<B, D> {
         if self.weight_decay == 0.0 {

@@ -13,6 +13,7 @@ mod rectify;
 mod trust_ratio;
 
 pub use decay::{L2Decay, ProximalDecay};
+pub(crate) use moments::with_moment_coefficients;
 pub use moments::{
     AdamMoments, AdamMomentsState, SecondMoment, SecondMomentState, bias_correction, ema,
 };

@@ -319,3 +319,26 @@ impl<B: Backend, const D: usize> AdamMomentsState<B, D> {
         }
     }
 }
+
+/// A rule's coefficient struct `$coefficients { .. }` with the six of Adam's moments filled
+/// from `$moments` ([`AdamMoments`]) at step `$time`: `beta_1`, `fresh_1 = 1 - beta_1`, the
+/// same for `beta_2`, `inverse_correction_1 = 1 / (1 - beta_1^t)` and
+/// `inverse_sqrt_correction_2 = 1 / sqrt(1 - beta_2^t)` (both 1 without bias correction);
+/// the fields listed after them are the rule's own.
+macro_rules! with_moment_coefficients {
+    ($moments:expr, $time:expr, $coefficients:path { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
+        let moments: &$crate::blocks::AdamMoments = &$moments;
+        let (beta_1, beta_2) = (moments.beta_1, moments.second.beta);
+        let (correction_1, correction_2) = moments.corrections($time);
+        $coefficients {
+            beta_1,
+            fresh_1: 1.0 - beta_1,
+            beta_2,
+            fresh_2: 1.0 - beta_2,
+            inverse_correction_1: 1.0 / correction_1,
+            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
+            $($field $(: $value)?),*
+        }
+    }};
+}
+pub(crate) use with_moment_coefficients;

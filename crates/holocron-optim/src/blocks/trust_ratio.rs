@@ -13,6 +13,11 @@ pub struct TrustRatio {
 }
 
 impl TrustRatio {
+    /// The ratio with the parameter norm clamped to `(lo, hi)`.
+    pub const fn new((lo, hi): (f64, f64)) -> Self {
+        Self { lo, hi }
+    }
+
     /// The ratio `clamp(param_norm, lo, hi) / denominator` as a one-element tensor, 1 when
     /// either side is 0. Decided with masks, so nothing is read back from the device.
     pub fn ratio<B: Backend>(

@@ -334,28 +334,25 @@ fn adaptive_momentum_shapes<B: Backend, const D: usize>(
     shapes
 }
 
-impl<B: Backend> StateLayout<B> for burn::optim::Adam {
-    const NAME: &'static str = "burn::Adam";
+/// Burn's Adam and AdamW keep the same adaptive-momentum state.
+macro_rules! burn_adaptive_momentum {
+    ($($optim:ident),*) => {$(
+        impl<B: Backend> StateLayout<B> for burn::optim::$optim {
+            const NAME: &'static str = concat!("burn::", stringify!($optim));
 
-    fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
-        adaptive_momentum_shapes(&state.momentum)
-    }
+            fn state_shapes<const D: usize>(
+                state: &Self::State<D>,
+            ) -> Vec<(&'static str, Vec<usize>)> {
+                adaptive_momentum_shapes(&state.momentum)
+            }
 
-    fn step_count<const D: usize>(state: &Self::State<D>) -> Option<usize> {
-        Some(state.momentum.time)
-    }
+            fn step_count<const D: usize>(state: &Self::State<D>) -> Option<usize> {
+                Some(state.momentum.time)
+            }
+        }
+    )*};
 }
 
-impl<B: Backend> StateLayout<B> for burn::optim::AdamW {
-    const NAME: &'static str = "burn::AdamW";
-
-    fn state_shapes<const D: usize>(state: &Self::State<D>) -> Vec<(&'static str, Vec<usize>)> {
-        adaptive_momentum_shapes(&state.momentum)
-    }
-
-    fn step_count<const D: usize>(state: &Self::State<D>) -> Option<usize> {
-        Some(state.momentum.time)
-    }
-}
+burn_adaptive_momentum!(Adam, AdamW);
 
 pub(crate) use shape as tensor_shape;

@@ -125,41 +125,61 @@ pub(crate) fn paths_of<B: Backend, O: burn::optim::SimpleOptimizer<B>>(
     crate::step_paths().since(before)
 }
 
+/// [`paths_of`] every optimizer, each also with its optional lanes (momentum, AMSGrad).
+#[cfg(test)]
+pub(crate) fn paths_of_every_optimizer<B: Backend>(
+    execution: crate::Execution,
+    n: usize,
+) -> Vec<crate::StepPaths> {
+    use crate::*;
+    macro_rules! each {
+        ($($config:expr),* $(,)?) => {
+            vec![$(paths_of::<B, _>($config.with_execution(execution).build(), n)),*]
+        };
+    }
+    each![
+        LarsConfig::new(),
+        LarsConfig::new().with_momentum(0.9),
+        LambConfig::new(),
+        RaLarsConfig::new(),
+        TAdamConfig::new(),
+        TAdamConfig::new().with_amsgrad(true),
+        AdaBeliefConfig::new(),
+        AdaBeliefConfig::new().with_amsgrad(true),
+        AdamPConfig::new().with_amsgrad(true),
+        AdEMAMixConfig::new(),
+        AdanConfig::new(),
+        AdanConfig::new().with_amsgrad(true),
+    ]
+}
+
+/// What [`paths_of_every_optimizer`] gives when every step took `path`.
+#[cfg(test)]
+pub(crate) fn every_step_on(path: crate::StepPath) -> Vec<crate::StepPaths> {
+    let mut two = crate::StepPaths::default();
+    match path {
+        crate::StepPath::Composed => two.composed = 2,
+        crate::StepPath::CpuLoops => two.cpu_loops = 2,
+        crate::StepPath::Kernels => two.kernels = 2,
+    }
+    vec![two; 12]
+}
+
 #[cfg(all(test, feature = "ndarray"))]
 mod tests {
     use burn::backend::NdArray;
 
-    use super::paths_of;
+    use super::{every_step_on, paths_of_every_optimizer};
     use crate::*;
 
-    fn paths(execution: Execution) -> [StepPaths; 8] {
-        type B = NdArray<f64>;
-        [
-            paths_of::<B, _>(
-                LarsConfig::new()
-                    .with_momentum(0.9)
-                    .with_execution(execution)
-                    .build(),
-                9,
-            ),
-            paths_of::<B, _>(LambConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(RaLarsConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(TAdamConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(AdaBeliefConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(AdamPConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(AdanConfig::new().with_execution(execution).build(), 9),
-            paths_of::<B, _>(AdEMAMixConfig::new().with_execution(execution).build(), 9),
-        ]
+    fn paths(execution: Execution) -> Vec<StepPaths> {
+        paths_of_every_optimizer::<NdArray<f64>>(execution, 9)
     }
 
     #[test]
     fn every_optimizer_takes_the_cpu_loops_on_ndarray() {
-        let loops = StepPaths {
-            cpu_loops: 2,
-            ..Default::default()
-        };
-        assert_eq!(paths(Execution::Auto), [loops; 8]);
-        assert_eq!(paths(Execution::Fused), [loops; 8]);
+        assert_eq!(paths(Execution::Auto), every_step_on(StepPath::CpuLoops));
+        assert_eq!(paths(Execution::Fused), every_step_on(StepPath::CpuLoops));
     }
 
     /// Three steps of `optim` on a tensor of several chunks (uneven values, so that every
@@ -225,10 +245,9 @@ mod tests {
 
     #[test]
     fn composed_takes_the_composed_path() {
-        let composed = StepPaths {
-            composed: 2,
-            ..Default::default()
-        };
-        assert_eq!(paths(Execution::Composed), [composed; 8]);
+        assert_eq!(
+            paths(Execution::Composed),
+            every_step_on(StepPath::Composed)
+        );
     }
 }

@@ -2,6 +2,7 @@ use burn::optim::LearningRate;
 
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
+use crate::blocks::with_moment_coefficients;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay};
 use crate::fused;
 use crate::rule::{dual, element_rule};
@@ -74,9 +75,7 @@ impl AdaBeliefConfig {
             execution: self.execution,
             moments: AdamMoments::new(self.beta_1, self.beta_2, self.amsgrad, true),
             epsilon: self.epsilon,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
+            decay: L2Decay::new(self.weight_decay),
         }
     }
 }
@@ -117,19 +116,15 @@ simple_optimizer! { AdaBelief, AdaBeliefState,
 impl AdaBelief {
     /// The coefficients of step `time` (this step included).
     fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let (correction_1, correction_2) = self.moments.corrections(time);
-        cpu::Coefficients {
-            weight_decay: self.decay.weight_decay,
-            beta_1,
-            fresh_1: 1.0 - beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            inverse_correction_1: 1.0 / correction_1,
-            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
-            epsilon: self.epsilon,
-            lr,
-        }
+        with_moment_coefficients!(
+            self.moments,
+            time,
+            cpu::Coefficients {
+                weight_decay: self.decay.weight_decay,
+                epsilon: self.epsilon,
+                lr,
+            }
+        )
     }
 }
 

@@ -2,6 +2,7 @@ use burn::optim::LearningRate;
 
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
+use crate::blocks::with_moment_coefficients;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ScaleInvariantProjection};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
@@ -78,9 +79,7 @@ impl AdamPConfig {
             execution: self.execution,
             moments: AdamMoments::new(self.beta_1, self.beta_2, self.amsgrad, true),
             epsilon: self.epsilon,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
+            decay: L2Decay::new(self.weight_decay),
             projection: ScaleInvariantProjection {
                 delta: self.delta,
                 epsilon: self.epsilon,
@@ -128,22 +127,18 @@ impl AdamP {
     /// The coefficients of step `time` (this step included) for a tensor of `numel`
     /// elements.
     fn coefficients(&self, lr: LearningRate, time: usize, numel: usize) -> cpu::Coefficients<f64> {
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let (correction_1, correction_2) = self.moments.corrections(time);
         let [norm_floor, threshold] = self.projection.test(numel);
-        cpu::Coefficients {
-            weight_decay: self.decay.weight_decay,
-            beta_1,
-            fresh_1: 1.0 - beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            inverse_correction_1: 1.0 / correction_1,
-            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
-            epsilon: self.epsilon,
-            norm_floor,
-            threshold,
-            lr,
-        }
+        with_moment_coefficients!(
+            self.moments,
+            time,
+            cpu::Coefficients {
+                weight_decay: self.decay.weight_decay,
+                epsilon: self.epsilon,
+                norm_floor,
+                threshold,
+                lr,
+            }
+        )
     }
 }
 

@@ -102,9 +102,7 @@ impl AdanConfig {
                 amsgrad: self.amsgrad,
             },
             epsilon: self.epsilon,
-            decay: ProximalDecay {
-                weight_decay: self.weight_decay,
-            },
+            decay: ProximalDecay::new(self.weight_decay),
         }
     }
 }

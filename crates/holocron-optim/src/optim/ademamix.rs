@@ -4,6 +4,7 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
+use crate::blocks::with_moment_coefficients;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ema};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
@@ -87,9 +88,7 @@ impl AdEMAMixConfig {
             beta_3: self.beta_3,
             alpha: self.alpha,
             epsilon: self.epsilon,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
+            decay: L2Decay::new(self.weight_decay),
         }
     }
 }
@@ -147,22 +146,18 @@ simple_optimizer! { AdEMAMix, AdEMAMixState,
 impl AdEMAMix {
     /// The coefficients of step `time` (this step included).
     fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let (correction_1, correction_2) = self.moments.corrections(time);
-        cpu::Coefficients {
-            weight_decay: self.decay.weight_decay,
-            beta_1,
-            fresh_1: 1.0 - beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            beta_3: self.beta_3,
-            fresh_3: 1.0 - self.beta_3,
-            inverse_correction_1: 1.0 / correction_1,
-            alpha: self.alpha,
-            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
-            epsilon: self.epsilon,
-            lr,
-        }
+        with_moment_coefficients!(
+            self.moments,
+            time,
+            cpu::Coefficients {
+                weight_decay: self.decay.weight_decay,
+                beta_3: self.beta_3,
+                fresh_3: 1.0 - self.beta_3,
+                alpha: self.alpha,
+                epsilon: self.epsilon,
+                lr,
+            }
+        )
     }
 
     /// The fused lanes `[m2, m1, nu]` and the step count; zeros and 0 before the first step.

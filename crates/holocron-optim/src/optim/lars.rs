@@ -102,13 +102,8 @@ impl LarsConfig {
     fn build_unchecked(&self) -> Lars {
         Lars {
             execution: self.execution,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
-            trust: TrustRatio {
-                lo: self.scale_clip.0,
-                hi: self.scale_clip.1,
-            },
+            decay: L2Decay::new(self.weight_decay),
+            trust: TrustRatio::new(self.scale_clip),
             momentum: HeavyBall {
                 momentum: self.momentum,
                 dampening: self.dampening,

@@ -99,9 +99,7 @@ impl TAdamConfig {
                 amsgrad: self.amsgrad,
             },
             epsilon: self.epsilon,
-            decay: L2Decay {
-                weight_decay: self.weight_decay,
-            },
+            decay: L2Decay::new(self.weight_decay),
             dof: self.dof,
         }
     }

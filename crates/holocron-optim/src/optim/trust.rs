@@ -6,6 +6,7 @@ use burn::optim::LearningRate;
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::Execution;
+use crate::blocks::with_moment_coefficients;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, TrustRatio};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
@@ -53,13 +54,8 @@ impl TrustStep {
         TrustStep {
             moments: AdamMoments::new(h.beta_1, h.beta_2, false, h.bias_correction),
             epsilon: h.epsilon,
-            decay: L2Decay {
-                weight_decay: h.weight_decay,
-            },
-            trust: TrustRatio {
-                lo: h.scale_clip.0,
-                hi: h.scale_clip.1,
-            },
+            decay: L2Decay::new(h.weight_decay),
+            trust: TrustRatio::new(h.scale_clip),
             execution: h.execution,
         }
     }
@@ -113,25 +109,21 @@ impl TrustStep {
         time: usize,
         direction: Direction,
     ) -> cpu::Coefficients<f64> {
-        let (beta_1, beta_2) = (self.moments.beta_1, self.moments.second.beta);
-        let (correction_1, correction_2) = self.moments.corrections(time);
         let adaptive = if direction.adaptive { 1.0 } else { 0.0 };
-        cpu::Coefficients {
-            beta_1,
-            fresh_1: 1.0 - beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            inverse_correction_1: 1.0 / correction_1,
-            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
-            epsilon: self.epsilon,
-            adaptive,
-            fixed: 1.0 - adaptive,
-            factor: direction.factor,
-            weight_decay: self.decay.weight_decay,
-            lo: self.trust.lo,
-            hi: self.trust.hi,
-            lr,
-        }
+        with_moment_coefficients!(
+            self.moments,
+            time,
+            cpu::Coefficients {
+                epsilon: self.epsilon,
+                adaptive,
+                fixed: 1.0 - adaptive,
+                factor: direction.factor,
+                weight_decay: self.decay.weight_decay,
+                lo: self.trust.lo,
+                hi: self.trust.hi,
+                lr,
+            }
+        )
     }
 }
 

@@ -369,79 +369,27 @@ pub(crate) fn launches() -> usize {
 mod tests {
     use burn::backend::Wgpu;
     use burn::optim::SimpleOptimizer;
-    use burn::tensor::{DType, Tensor, TensorData};
+    use burn::tensor::{DType, Tensor};
 
-    use crate::fused::paths_of;
+    use crate::fused::{every_step_on, paths_of_every_optimizer};
     use crate::*;
 
     fn paths(execution: Execution) -> Vec<StepPaths> {
-        type B = Wgpu;
-        vec![
-            paths_of::<B, _>(LarsConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(
-                LarsConfig::new()
-                    .with_momentum(0.9)
-                    .with_execution(execution)
-                    .build(),
-                300,
-            ),
-            paths_of::<B, _>(LambConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(RaLarsConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(TAdamConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(
-                TAdamConfig::new()
-                    .with_amsgrad(true)
-                    .with_execution(execution)
-                    .build(),
-                300,
-            ),
-            paths_of::<B, _>(
-                AdaBeliefConfig::new().with_execution(execution).build(),
-                300,
-            ),
-            paths_of::<B, _>(
-                AdaBeliefConfig::new()
-                    .with_amsgrad(true)
-                    .with_execution(execution)
-                    .build(),
-                300,
-            ),
-            paths_of::<B, _>(
-                AdamPConfig::new()
-                    .with_amsgrad(true)
-                    .with_execution(execution)
-                    .build(),
-                300,
-            ),
-            paths_of::<B, _>(AdEMAMixConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(AdanConfig::new().with_execution(execution).build(), 300),
-            paths_of::<B, _>(
-                AdanConfig::new()
-                    .with_amsgrad(true)
-                    .with_execution(execution)
-                    .build(),
-                300,
-            ),
-        ]
+        paths_of_every_optimizer::<Wgpu>(execution, 300)
     }
 
     #[test]
     fn every_optimizer_steps_on_kernels_on_wgpu() {
-        let kernels = StepPaths {
-            kernels: 2,
-            ..Default::default()
-        };
-        assert_eq!(paths(Execution::Auto), vec![kernels; 12]);
-        assert_eq!(paths(Execution::Fused), vec![kernels; 12]);
+        assert_eq!(paths(Execution::Auto), every_step_on(StepPath::Kernels));
+        assert_eq!(paths(Execution::Fused), every_step_on(StepPath::Kernels));
     }
 
     #[test]
     fn composed_launches_no_kernel() {
-        let composed = StepPaths {
-            composed: 2,
-            ..Default::default()
-        };
-        assert_eq!(paths(Execution::Composed), vec![composed; 12]);
+        assert_eq!(
+            paths(Execution::Composed),
+            every_step_on(StepPath::Composed)
+        );
     }
 
     #[test]

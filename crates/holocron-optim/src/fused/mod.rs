@@ -87,20 +87,22 @@ pub(crate) fn reduce<B: Backend, R: Reduction<K>, const K: usize>(
     unreachable!("fused::reduce called without a fused path (check `supports` first)")
 }
 
+/// The tensors a [`Kernel`] runs on: the parameter, its gradient (none for a wrapper's
+/// sync, whose kernel sees an empty gradient lane) and the state, which may have another
+/// rank than the parameter (a wrapper keeps flat copies).
+pub(crate) type KernelInput<B, const D: usize, const S: usize> =
+    (Tensor<B, D>, Option<Tensor<B, D>>, Vec<Tensor<B, S>>);
+
 /// Runs `kernel` on the tensors and returns the parameter and the state, in the order given.
-/// Without a gradient (a wrapper's sync), the kernel sees an empty gradient lane. The
-/// state may have another rank than the parameter (a wrapper keeps flat copies): lanes are
-/// flat, and no tensor is reshaped (Burn's ndarray reshape copies).
+/// Lanes are flat, and no tensor is reshaped (Burn's ndarray reshape copies).
 ///
 /// # Panics
 ///
-/// Unless [`supported`] said yes for `param` and `grad`, or if a state tensor does not have
-/// the parameter's number of elements.
+/// Unless [`supported`] said yes for the parameter and the gradient, or if a state tensor
+/// does not have the parameter's number of elements.
 pub(crate) fn run<B: Backend, const D: usize, const S: usize, K: Kernel>(
     kernel: &K,
-    param: Tensor<B, D>,
-    grad: Option<Tensor<B, D>>,
-    state: Vec<Tensor<B, S>>,
+    (param, grad, state): KernelInput<B, D, S>,
 ) -> (Tensor<B, D>, Vec<Tensor<B, S>>) {
     #[cfg(feature = "ndarray")]
     if ndarray::is_ndarray::<B>() {

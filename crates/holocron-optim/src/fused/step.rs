@@ -64,7 +64,7 @@ pub(crate) fn rule_step<R: FusedRule, B: Backend, const D: usize, S>(
         flag,
     };
     let stepped = if path == StepPath::CpuLoops {
-        Ok(super::run(&kernel, param, Some(grad), lanes))
+        Ok(super::run(&kernel, (param, Some(grad), lanes)))
     } else {
         kernels(&kernel, param, grad, lanes)
     };

@@ -131,13 +131,11 @@ impl AdaBelief {
 /// AdaBelief's rule, one pass: the equations of [`AdaBelief`], element by element.
 struct AdaBeliefRule;
 
-element_rule!(AdaBeliefRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    update: update,
-    lanes: 3,
-    optional_lanes: 1,
-});
+element_rule! {
+    AdaBeliefRule {
+        coefficients: Coefficients, cells: Cells, update: update, lanes: 3, optional_lanes: 1,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

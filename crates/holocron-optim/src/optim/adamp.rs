@@ -146,19 +146,13 @@ impl AdamP {
 /// `p·u` that decide the projection, then the (projected) update.
 struct AdamPRule;
 
-two_pass_rule!(AdamPRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    terms: Dots,
-    scalars: Projection,
-    advance: advance,
-    terms_of: dots,
-    scalars_of: projection,
-    update: update,
-    lanes: 3,
-    optional_lanes: 1,
-    update_stores: 1,
-});
+two_pass_rule! {
+    AdamPRule {
+        coefficients: Coefficients, cells: Cells, terms: Dots, scalars: Projection,
+        advance: advance, terms_of: dots, scalars_of: projection, update: update, lanes: 3,
+        optional_lanes: 1, update_stores: 1,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

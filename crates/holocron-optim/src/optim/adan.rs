@@ -256,13 +256,11 @@ impl Adan {
 /// Adan's rule, one pass: the equations of [`Adan`], element by element.
 struct AdanRule;
 
-element_rule!(AdanRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    update: update,
-    lanes: 5,
-    optional_lanes: 1,
-});
+element_rule! {
+    AdanRule {
+        coefficients: Coefficients, cells: Cells, update: update, lanes: 5, optional_lanes: 1,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

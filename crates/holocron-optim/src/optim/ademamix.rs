@@ -192,13 +192,11 @@ impl AdEMAMix {
 /// AdEMAMix's rule, one pass: the equations of [`AdEMAMix`], element by element.
 struct AdEMAMixRule;
 
-element_rule!(AdEMAMixRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    update: update,
-    lanes: 4,
-    optional_lanes: 0,
-});
+element_rule! {
+    AdEMAMixRule {
+        coefficients: Coefficients, cells: Cells, update: update, lanes: 4, optional_lanes: 0,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

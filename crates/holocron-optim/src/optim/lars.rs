@@ -185,17 +185,12 @@ impl Lars {
 /// momentum buffer (the lane exists only with momentum).
 struct LarsRule;
 
-two_pass_rule!(LarsRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    terms: Norms,
-    scalars: Scalars,
-    terms_of: norms,
-    scalars_of: scalars,
-    update: update,
-    lanes: 1,
-    optional_lanes: 1,
-});
+two_pass_rule! {
+    LarsRule {
+        coefficients: Coefficients, cells: Cells, terms: Norms, scalars: Scalars,
+        terms_of: norms, scalars_of: scalars, update: update, lanes: 1, optional_lanes: 1,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

@@ -1,23 +1,21 @@
-//! The optimizers, one file each: configuration, optimizer, state record and the
+//! The optimizers, one file each (LAMB and RaLars, which share their step, one file):
+//! configuration, optimizer, state record and the
 //! [`SimpleOptimizer`](burn::optim::SimpleOptimizer) implementation.
 
 mod adabelief;
 mod adamp;
 mod adan;
 mod ademamix;
-mod lamb;
+mod lamb_ralars;
 mod lars;
-mod ralars;
 mod tadam;
-mod trust;
 
 pub use adabelief::{AdaBelief, AdaBeliefConfig, AdaBeliefState};
 pub use adamp::{AdamP, AdamPConfig, AdamPState};
 pub use adan::{Adan, AdanConfig, AdanState};
 pub use ademamix::{AdEMAMix, AdEMAMixConfig, AdEMAMixState};
-pub use lamb::{Lamb, LambConfig, LambState};
+pub use lamb_ralars::{Lamb, LambConfig, LambState, RaLars, RaLarsConfig, RaLarsState};
 pub use lars::{Lars, LarsConfig, LarsState};
-pub use ralars::{RaLars, RaLarsConfig, RaLarsState};
 pub use tadam::{TAdam, TAdamConfig, TAdamState};
 
 /// Declares an optimizer's configuration: a Burn [`Config`](burn::config::Config) with one

@@ -273,18 +273,13 @@ impl TAdam {
 /// next step, then the weighted moments and the update.
 struct TAdamRule;
 
-two_pass_rule!(TAdamRule {
-    coefficients: Coefficients,
-    cells: Cells,
-    terms: Distance,
-    scalars: Weights,
-    terms_of: distance,
-    scalars_of: weights,
-    update: update,
-    lanes: 3,
-    optional_lanes: 1,
-    carries: weight_sum,
-});
+two_pass_rule! {
+    TAdamRule {
+        coefficients: Coefficients, cells: Cells, terms: Distance, scalars: Weights,
+        terms_of: distance, scalars_of: weights, update: update, lanes: 3, optional_lanes: 1,
+        carries: weight_sum,
+    }
+}
 
 dual! {
     use crate::rule::blocks;

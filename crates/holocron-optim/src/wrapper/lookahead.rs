@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
-use super::slow::{self, Core, SyncRate, wrapped_steps};
+use super::slow::{self, Core, SyncRate, wrapper_optimizer};
 
 /// Lookahead, from ["Lookahead Optimizer: k steps forward, 1 step back"](https://arxiv.org/abs/1907.08610):
 /// wraps any Burn optimizer (the fast one) and every `sync_period` steps pulls the weights
@@ -74,31 +74,7 @@ where
     }
 }
 
-impl<O, M, B> Optimizer<M, B> for Lookahead<O, M, B>
-where
-    O: Optimizer<M, B>,
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-{
-    type Record = LookaheadRecord<B, O::Record>;
-
-    wrapped_steps!();
-
-    fn to_record(&self) -> Self::Record {
-        LookaheadRecord {
-            inner: self.core.inner.to_record(),
-            slow_weights: slow::to_record::<B>(&self.core.slow),
-            steps: self.core.steps,
-        }
-    }
-
-    fn load_record(self, record: Self::Record) -> Self {
-        let core = Core {
-            inner: self.core.inner.load_record(record.inner),
-            slow: slow::from_record::<B>(record.slow_weights),
-            steps: record.steps,
-            ..self.core
-        };
-        Self { core, ..self }
-    }
-}
+wrapper_optimizer!(Lookahead, LookaheadRecord,
+    to_record: |this| {},
+    load_record: |loaded, record| loaded,
+);

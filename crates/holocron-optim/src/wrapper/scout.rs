@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use hashbrown::HashMap;
 
-use super::slow::{self, Core, SyncRate, wrapped_steps};
+use super::slow::{self, Core, SyncRate, wrapper_optimizer};
 use crate::Execution;
 use crate::fused::{self, Kernel, Lanes, Real, Reduction};
 
@@ -195,7 +195,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Snapshot<'_, B> {
                 .filter(|row| row.dims()[0] == numel && row.dtype() == fast.dtype());
             match spare {
                 Some(row) if fused::supports::<B::InnerBackend>(fast.dtype()) => {
-                    let (fast, mut copied) = fused::run(&CopyInto, fast, None, vec![row]);
+                    let (fast, mut copied) = fused::run(&CopyInto, (fast, None, vec![row]));
                     rows.push(copied.pop().expect("the copied row"));
                     fast
                 }
@@ -348,51 +348,23 @@ fn similarity<B: Backend>(rows: &[Tensor<B, 1>], execution: Execution) -> Option
     )
 }
 
-impl<O, M, B> Optimizer<M, B> for Scout<O, M, B>
-where
-    O: Optimizer<M, B>,
-    M: AutodiffModule<B>,
-    B: AutodiffBackend,
-{
-    type Record = ScoutRecord<B, O::Record>;
-
-    wrapped_steps!();
-
-    fn to_record(&self) -> Self::Record {
-        ScoutRecord {
-            inner: self.core.inner.to_record(),
-            slow_weights: slow::to_record::<B>(&self.core.slow),
-            window: self
-                .window
-                .iter()
-                .map(|(id, rows)| {
-                    let rows = rows.iter().map(|t| Tensor::from_inner(t.clone())).collect();
-                    (*id, rows)
-                })
-                .collect(),
-            steps: self.core.steps,
-        }
-    }
-
-    fn load_record(self, record: Self::Record) -> Self {
-        let core = Core {
-            inner: self.core.inner.load_record(record.inner),
-            slow: slow::from_record::<B>(record.slow_weights),
-            steps: record.steps,
-            ..self.core
-        };
-        let window = record
+wrapper_optimizer!(Scout, ScoutRecord,
+    to_record: |this| {
+        window: this
+            .window
+            .iter()
+            .map(|(id, rows)| (*id, rows.iter().map(|t| Tensor::from_inner(t.clone())).collect()))
+            .collect(),
+    },
+    load_record: |loaded, record| Scout {
+        window: record
             .window
             .into_iter()
             .map(|(id, rows)| (id, rows.into_iter().map(|t| t.inner()).collect()))
-            .collect();
-        Self {
-            core,
-            window,
-            ..self
-        }
-    }
-}
+            .collect(),
+        ..loaded
+    },
+);
 
 #[cfg(all(test, any(feature = "wgpu", feature = "cuda")))]
 mod tests {

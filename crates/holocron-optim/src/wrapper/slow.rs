@@ -89,24 +89,61 @@ impl<O, B: Backend> Core<O, B> {
     }
 }
 
-/// The `step` and `step_multi` of a wrapper's `Optimizer` impl: the wrapper's
-/// `before_inner_step`, the inner optimizer's step, then its `after_inner_step`.
-macro_rules! wrapped_steps {
-    () => {
-        fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
-            self.before_inner_step(&module);
-            let module = self.core.inner.step(lr, module, grads);
-            self.after_inner_step(module)
-        }
+/// A wrapper's `Optimizer` impl: `step` and `step_multi` run the wrapper's
+/// `before_inner_step`, the inner optimizer's step, then its `after_inner_step`; the record
+/// holds the inner record, the slow weights and the step count, plus the wrapper's own
+/// fields, written from `$this` by `to_record` and read back from `$record` by
+/// `load_record` into the wrapper `$loaded` (already holding the core's part).
+macro_rules! wrapper_optimizer {
+    (
+        $wrapper:ident, $record_type:ident,
+        to_record: |$this:ident| { $($field:ident: $value:expr),* $(,)? },
+        load_record: |$loaded:ident, $record:ident| $load:expr $(,)?
+    ) => {
+        impl<O, M, B> Optimizer<M, B> for $wrapper<O, M, B>
+        where
+            O: Optimizer<M, B>,
+            M: AutodiffModule<B>,
+            B: AutodiffBackend,
+        {
+            type Record = $record_type<B, O::Record>;
 
-        fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
-            self.before_inner_step(&module);
-            let module = self.core.inner.step_multi(lr, module, grads);
-            self.after_inner_step(module)
+            fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
+                self.before_inner_step(&module);
+                let module = self.core.inner.step(lr, module, grads);
+                self.after_inner_step(module)
+            }
+
+            fn step_multi(&mut self, lr: LearningRate, module: M, grads: MultiGradientsParams) -> M {
+                self.before_inner_step(&module);
+                let module = self.core.inner.step_multi(lr, module, grads);
+                self.after_inner_step(module)
+            }
+
+            fn to_record(&self) -> Self::Record {
+                let $this = self;
+                $record_type {
+                    inner: $this.core.inner.to_record(),
+                    slow_weights: slow::to_record::<B>(&$this.core.slow),
+                    steps: $this.core.steps,
+                    $($field: $value,)*
+                }
+            }
+
+            fn load_record(self, $record: Self::Record) -> Self {
+                let core = Core {
+                    inner: self.core.inner.load_record($record.inner),
+                    slow: slow::from_record::<B>($record.slow_weights),
+                    steps: $record.steps,
+                    ..self.core
+                };
+                let $loaded = Self { core, ..self };
+                $load
+            }
         }
     };
 }
-pub(crate) use wrapped_steps;
+pub(crate) use wrapper_optimizer;
 
 /// `param` with its value replaced by `update(id, value)` on the inner backend; it keeps its
 /// id and whether it requires a gradient.
@@ -193,7 +230,7 @@ fn pull<B: Backend, const D: usize>(
     };
     let fusable = fused::supports::<B>(fast.dtype()) && slow.dtype() == fast.dtype();
     if let (true, true, SyncRate::Fixed(rate)) = (execution.loops(), fusable, rate) {
-        let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, fast, None, vec![slow]);
+        let (fast, mut lanes) = fused::run(&Pull { rate: *rate }, (fast, None, vec![slow]));
         return (fast, lanes.pop().expect("the slow weights"));
     }
     let shape = fast.shape();

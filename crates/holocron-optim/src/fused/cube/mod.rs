@@ -8,9 +8,9 @@
 //!
 //! A rule without sums takes one launch per parameter tensor, the update pass; a summed
 //! rule three: a summing pass, one cube that folds its partial sums, and the update pass,
-//! which reads the totals on the device. A kernel runs on `f32` tensors; a strided tensor is made
-//! contiguous first, and a buffer that another tensor shares is copied before it is
-//! written (as on ndarray), so a resumed run repeats an uninterrupted one bit for bit.
+//! which reads the totals on the device. A kernel runs on `f32` tensors; a strided tensor
+//! is made contiguous first, and a buffer that another tensor shares is copied before it
+//! is written (as on ndarray), so a resumed run repeats an uninterrupted one bit for bit.
 //! The coefficients of a step travel as a small array built from the rule's typed
 //! coefficient struct, so one compiled kernel serves every step.
 

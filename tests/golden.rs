@@ -404,6 +404,8 @@ fn config(case: &Case) -> AnyConfig {
             "dof",
             "delta",
             "alpha",
+            "alpha_warmup",
+            "beta_3_warmup",
         ];
         assert!(
             known.contains(&key.as_str()),
@@ -495,6 +497,9 @@ fn config(case: &Case) -> AnyConfig {
             set!(c, alpha, f("alpha"));
             set!(c, epsilon, f("eps"));
             set!(c, weight_decay, f("weight_decay"));
+            let steps = |key: &str| get(key).map(|v| Some(v.as_u64().unwrap() as usize));
+            set!(c, alpha_warmup, steps("alpha_warmup"));
+            set!(c, beta_3_warmup, steps("beta_3_warmup"));
             AnyConfig::AdEMAMix(c)
         }
         "SGD" => AnyConfig::Sgd,

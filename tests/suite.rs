@@ -123,6 +123,18 @@ fn variant(name: &str) -> Variant {
             0.05,
             0.01,
         ),
+        // Both warm-ups over 1,000 steps (the length of the quadratic run), towards a
+        // slow average a run this short can use.
+        "ademamix_warmup" => (
+            AdEMAMix(
+                AdEMAMixConfig::new()
+                    .with_beta_3(0.999)
+                    .with_alpha_warmup(Some(1000))
+                    .with_beta_3_warmup(Some(1000)),
+            ),
+            0.05,
+            0.02,
+        ),
         "ademamix_alpha_wd" => (
             AdEMAMix(
                 AdEMAMixConfig::new()
@@ -262,7 +274,8 @@ fn every_optimizer(
         "adan_amsgrad",
         "adan_wd",
         "ademamix",
-        "ademamix_alpha_wd"
+        "ademamix_alpha_wd",
+        "ademamix_warmup"
     )]
     name: &str,
     #[values(
@@ -454,6 +467,9 @@ impl WithOptimizer<B, ParamSet<B>> for RoundTrip<'_> {
 #[case::ademamix_alpha(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_alpha(-1.0)), "AdEMAMixConfig.alpha = -1.0: expected a finite value >= 0")]
 #[case::ademamix_epsilon(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_epsilon(0.0)), "AdEMAMixConfig.epsilon = 0.0: expected a finite value > 0")]
 #[case::ademamix_weight_decay(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_weight_decay(-1.0)), "AdEMAMixConfig.weight_decay = -1.0: expected a finite value >= 0")]
+#[case::ademamix_alpha_warmup(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_alpha_warmup(Some(0))), "AdEMAMixConfig.alpha_warmup = Some(0): expected None or a number of steps >= 1")]
+#[case::ademamix_beta_3_warmup(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_beta_3_warmup(Some(0))), "AdEMAMixConfig.beta_3_warmup = Some(0): expected None or a number of steps >= 1")]
+#[case::ademamix_beta_3_warmup_from_zero(AnyConfig::AdEMAMix(AdEMAMixConfig::new().with_beta_1(0.0).with_beta_3_warmup(Some(10))), "AdEMAMixConfig.beta_3_warmup = (0.0, 0.9999): expected beta_1 > 0 and beta_3 > 0 when beta_3 warms up (value shown: (beta_1, beta_3))")]
 #[case::lars_clipping_negative(AnyConfig::Lars(LarsConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(-1.0)))), "LarsConfig.grad_clipping = Some(Norm(-1.0)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]
 #[case::adan_clipping_nan(AnyConfig::Adan(AdanConfig::new().with_grad_clipping(Some(GradientClippingConfig::Value(f32::NAN)))), "AdanConfig.grad_clipping = Some(Value(NaN)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]
 #[case::lamb_clipping_zero(AnyConfig::Lamb(LambConfig::new().with_grad_clipping(Some(GradientClippingConfig::Norm(0.0)))), "LambConfig.grad_clipping = Some(Norm(0.0)): expected None, or Value(threshold) or Norm(threshold) with a finite threshold > 0")]

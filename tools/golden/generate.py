@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from holocron import optim as holo
 from holocron.optim import wrapper as holo_wrap
+from holocron.optim.ademamix import ademamix as holo_ademamix
 
 # The crate's f32 tolerance (docs/numerics.md). An epsilon probe must move its case by
 # CLEAR_MARGIN; a departure must move every case that exercises it by more than
@@ -373,6 +374,52 @@ class DefinedScout(holo_wrap.Scout):
         return loss
 
 
+class WarmAdEMAMix(holo.AdEMAMix):
+    """holocron's AdEMAMix with the paper's warm-ups (Pagliardini et al. 2024, Algorithm 1),
+    which holocron lacks: at step t, alpha(t) = alpha min(t / T_alpha, 1) and
+    beta_3(t) = min(exp(ln b1 ln b3 / ((1 - t/T) ln b3 + (t/T) ln b1)), b3) for t < T_beta3,
+    beta_3 after. Without warm-ups it is holocron's AdEMAMix exactly (the same `ademamix`
+    function runs each parameter's step)."""
+
+    def __init__(self, params, alpha_warmup=None, beta_3_warmup=None, **kwargs):
+        self.alpha_warmup = alpha_warmup
+        self.beta_3_warmup = beta_3_warmup
+        super().__init__(params, **kwargs)
+
+    def alpha_at(self, alpha, t):
+        if self.alpha_warmup is None or t >= self.alpha_warmup:
+            return alpha
+        return alpha * t / self.alpha_warmup
+
+    def beta_3_at(self, beta_1, beta_3, t):
+        if self.beta_3_warmup is None or t >= self.beta_3_warmup:
+            return beta_3
+        a = t / self.beta_3_warmup
+        ln_1, ln_3 = math.log(beta_1), math.log(beta_3)
+        return min(math.exp(ln_1 * ln_3 / ((1 - a) * ln_3 + a * ln_1)), beta_3)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            beta_1, beta_2, beta_3 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_slow"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                t = state["step"]
+                holo_ademamix(
+                    [p], [p.grad], [state["exp_avg"]], [state["exp_avg_slow"]], [state["exp_avg_sq"]], [t],
+                    beta_1, beta_2, self.beta_3_at(beta_1, beta_3, t), self.alpha_at(group["alpha"], t),
+                    group["lr"], group["weight_decay"], group["eps"],
+                )
+
+
 # The optimizer each case name runs; SGD is the inner optimizer of some wrapper cases.
 GOLDEN_CLASS = {
     "LARS": TrustLars,
@@ -382,7 +429,7 @@ GOLDEN_CLASS = {
     "AdaBelief": BeliefAdaBelief,
     "AdamP": holo.AdamP,
     "Adan": OfficialAdan,
-    "AdEMAMix": holo.AdEMAMix,
+    "AdEMAMix": WarmAdEMAMix,
     "SGD": torch.optim.SGD,
 }
 WRAPPER_CLASS = {"Lookahead": holo_wrap.Lookahead, "Scout": DefinedScout}
@@ -480,6 +527,11 @@ def all_cases():
     large("ademamix_large", "AdEMAMix", {}, 0.01)
     large("lookahead_lamb_large", "LAMB", {}, 0.01, wrapper="Lookahead", wrapper_config={"sync_period": 3})
     large("scout_adabelief_large", "AdaBelief", {}, 0.01, wrapper="Scout", wrapper_config={"sync_period": 3})
+
+    # AdEMAMix with the paper's warm-ups ending inside the 40 steps, and with only one.
+    case("ademamix_warmup", "AdEMAMix", {"alpha_warmup": 25, "beta_3_warmup": 30}, 0.01)
+    case("ademamix_beta_3_warmup_wd", "AdEMAMix",
+         {"alpha": 2.0, "betas": [0.8, 0.99, 0.999], "weight_decay": 1e-2, "beta_3_warmup": 12}, 0.01)
     return cases
 
 
@@ -765,11 +817,17 @@ def self_checks(cases, seed):
         ("Scout: 0/0 elements count 0 (holocron: NaN rate, fast weights reset)",
          ["scout_sgd", "scout_adabelief"],
          dict(wrapper_overrides={"nan_guard": False}), dict(wrapper_class=holo_wrap.Scout), (), set()),
+        ("AdEMAMix: the paper's warm-ups of alpha and beta_3 (holocron has none)",
+         ["ademamix_warmup", "ademamix_beta_3_warmup_wd"],
+         dict(overrides={"alpha_warmup": None, "beta_3_warmup": None}), dict(optimizer_class=holo.AdEMAMix),
+         ("alpha_warmup", "beta_3_warmup"), set()),
         # Not departures: the re-typed copies the epsilon probe uses must be holocron.
         ("ProbeTAdam is holocron's TAdam", ["tadam_default", "tadam_dof_wd", "tadam_amsgrad"],
          dict(optimizer_class=ProbeTAdam), dict(), (), None),
         ("ProbeAdamP is holocron's AdamP", ["adamp_default", "adamp_delta_wd", "adamp_amsgrad"],
          dict(optimizer_class=ProbeAdamP), dict(), (), None),
+        ("WarmAdEMAMix without warm-ups is holocron's AdEMAMix", ["ademamix_default", "ademamix_alpha_wd"],
+         dict(), dict(optimizer_class=holo.AdEMAMix), (), None),
     ]
     print(f"self-checks (f64; measure max |a - b| / max(|b|, 1e-2) against holocron; "
           f"'off' must be <= {SAME:g}; 'on' > {OUTSIDE_F32:g} unless marked same, "

@@ -59,6 +59,9 @@ macro_rules! expected {
     (clip_range) => {
         "(lo, hi) with 0 <= lo <= hi < inf"
     };
+    (warmup) => {
+        "None or a number of steps >= 1"
+    };
 }
 pub(crate) use expected;
 
@@ -157,6 +160,15 @@ impl Checker {
     pub(crate) fn unit(&self, field: &'static str, value: f64) -> Result<(), ConfigError> {
         let within = (0.0..=1.0).contains(&value);
         self.require(field, value, within, expected!(unit))
+    }
+
+    /// No warm-up, or one of at least one step (a warm-up of 0 steps would divide by 0).
+    pub(crate) fn warmup(
+        &self,
+        field: &'static str,
+        value: Option<usize>,
+    ) -> Result<(), ConfigError> {
+        self.require(field, value, value != Some(0), expected!(warmup))
     }
 
     /// A `(lo, hi)` clip range with `0 <= lo <= hi < inf`.

@@ -19,6 +19,7 @@ optimizer_config! {
     /// | `alpha` | `alpha` | 5.0 |
     /// | `eps` | `epsilon` | 1e-8 |
     /// | `weight_decay` | `weight_decay` | 0 |
+    /// | (none; the paper's `T_alpha`, `T_beta3`) | `alpha_warmup`, `beta_3_warmup` | `None` |
     ///
     /// # Example
     ///
@@ -29,6 +30,12 @@ optimizer_config! {
     ///
     /// type B = Autodiff<NdArray>;
     /// let optim = AdEMAMixConfig::new().with_alpha(2.0).init::<B, Linear<B>>();
+    /// # let _ = optim;
+    /// // The paper's recipe: both warm-ups over the whole run (here 10 000 steps).
+    /// let optim = AdEMAMixConfig::new()
+    ///     .with_alpha_warmup(Some(10_000))
+    ///     .with_beta_3_warmup(Some(10_000))
+    ///     .init::<B, Linear<B>>();
     /// # let _ = optim;
     /// ```
     pub struct AdEMAMixConfig for AdEMAMix {
@@ -44,6 +51,26 @@ optimizer_config! {
         epsilon: f64 = 1e-8 => positive,
         /// L2 weight decay `lambda`, added to the gradient.
         weight_decay: f64 = 0.0 => non_negative,
+        /// Steps `T_alpha` over which the slow average's weight ramps up linearly from 0 to
+        /// `alpha`; `None` (holocron's behaviour) uses `alpha` from the first step.
+        alpha_warmup: Option<usize> = "None" => warmup,
+        /// Steps `T_beta3` over which the slow average's coefficient rises from `beta_1` to
+        /// `beta_3` along the paper's schedule (its half-life grows linearly); `None`
+        /// (holocron's behaviour) uses `beta_3` from the first step.
+        beta_3_warmup: Option<usize> = "None" => warmup,
+    }
+    also: |check, config| {
+        // The schedule interpolates the logarithms of beta_1 and beta_3: both must be > 0.
+        let positive = config.beta_1 > 0.0 && config.beta_3 > 0.0;
+        if config.beta_3_warmup.is_some() && !positive {
+            check.fail(
+                "beta_3_warmup",
+                (config.beta_1, config.beta_3),
+                "beta_1 > 0 and beta_3 > 0 when beta_3 warms up (value shown: (beta_1, beta_3))",
+            )
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -59,6 +86,19 @@ optimizer_config! {
 /// p   <- p - lr (m1 / (1 - beta_1^t) + alpha m2) / (sqrt(nu) / sqrt(1 - beta_2^t) + eps)
 /// ```
 ///
+/// With warm-ups (the paper's Algorithm 1; both off by default, as in holocron), step `t`
+/// uses `alpha(t)` and `beta_3(t)` in place of `alpha` and `beta_3`:
+///
+/// ```text
+/// alpha(t)  = alpha * min(t / T_alpha, 1)
+/// beta_3(t) = min(exp(ln(beta_1) ln(beta_3) / ((1 - t/T_beta3) ln(beta_3) + (t/T_beta3) ln(beta_1))), beta_3)
+///                                                                  (beta_3 once t >= T_beta3)
+/// ```
+///
+/// `beta_3(t)` moves the slow average's half-life `ln(0.5) / ln(beta)` linearly from
+/// `beta_1`'s to `beta_3`'s. (The authors' PyTorch code adds `1e-8` to `beta` inside those
+/// logarithms; the formula here is the paper's.)
+///
 /// This is holocron 0.3.0 exactly; its documentation's `(g_t - m_t)^2 + eps` second moment
 /// is a typo for the `g^2` of its code.
 #[derive(Clone, Debug)]
@@ -66,6 +106,8 @@ pub struct AdEMAMix {
     moments: AdamMoments,
     beta_3: f64,
     alpha: f64,
+    alpha_warmup: Option<usize>,
+    beta_3_warmup: Option<usize>,
     epsilon: f64,
     decay: L2Decay,
     execution: Execution,
@@ -87,6 +129,8 @@ impl AdEMAMixConfig {
             moments: AdamMoments::new(self.beta_1, self.beta_2, false, true),
             beta_3: self.beta_3,
             alpha: self.alpha,
+            alpha_warmup: self.alpha_warmup,
+            beta_3_warmup: self.beta_3_warmup,
             epsilon: self.epsilon,
             decay: L2Decay::new(self.weight_decay),
         }
@@ -114,12 +158,13 @@ simple_optimizer! { AdEMAMix, AdEMAMixState,
             Some(s) => (Some(s.moments), Some(s.slow_moment)),
             None => (None, None),
         };
-        let slow_moment = ema(slow_moment, grad.clone(), optim.beta_3);
+        let time = moments.as_ref().map_or(0, |m| m.time) + 1;
+        let slow_moment = ema(slow_moment, grad.clone(), optim.beta_3_at(time));
         let moments = optim.moments.update(grad, moments);
         let numerator = optim
             .moments
             .first(&moments)
-            .add(slow_moment.clone().mul_scalar(optim.alpha));
+            .add(slow_moment.clone().mul_scalar(optim.alpha_at(time)));
         let update = numerator.div(optim.moments.denominator(&moments, optim.epsilon));
         let state = AdEMAMixState {
             moments,
@@ -151,13 +196,35 @@ impl AdEMAMix {
             time,
             cpu::Coefficients {
                 weight_decay: self.decay.weight_decay,
-                beta_3: self.beta_3,
-                fresh_3: 1.0 - self.beta_3,
-                alpha: self.alpha,
+                beta_3: self.beta_3_at(time),
+                fresh_3: 1.0 - self.beta_3_at(time),
+                alpha: self.alpha_at(time),
                 epsilon: self.epsilon,
                 lr,
             }
         )
+    }
+
+    /// The slow average's weight at step `time` (the first is 1).
+    fn alpha_at(&self, time: usize) -> f64 {
+        match self.alpha_warmup {
+            Some(warmup) if time < warmup => self.alpha * time as f64 / warmup as f64,
+            _ => self.alpha,
+        }
+    }
+
+    /// The slow average's coefficient at step `time` (the first is 1).
+    fn beta_3_at(&self, time: usize) -> f64 {
+        match self.beta_3_warmup {
+            Some(warmup) if time < warmup => {
+                let a = time as f64 / warmup as f64;
+                let (ln_1, ln_3) = (self.moments.beta_1.ln(), self.beta_3.ln());
+                (ln_1 * ln_3 / ((1.0 - a) * ln_3 + a * ln_1))
+                    .exp()
+                    .min(self.beta_3)
+            }
+            _ => self.beta_3,
+        }
     }
 
     /// The fused lanes `[m2, m1, nu]` and the step count; zeros and 0 before the first step.

@@ -406,6 +406,8 @@ fn config(case: &Case) -> AnyConfig {
             "alpha",
             "alpha_warmup",
             "beta_3_warmup",
+            "exclude_vectors_from_weight_decay",
+            "exclude_vectors_from_trust_ratio",
         ];
         assert!(
             known.contains(&key.as_str()),
@@ -428,6 +430,16 @@ fn config(case: &Case) -> AnyConfig {
             set!(c, weight_decay, f("weight_decay"));
             set!(c, nesterov, b("nesterov"));
             set!(c, scale_clip, clip);
+            set!(
+                c,
+                exclude_vectors_from_weight_decay,
+                b("exclude_vectors_from_weight_decay")
+            );
+            set!(
+                c,
+                exclude_vectors_from_trust_ratio,
+                b("exclude_vectors_from_trust_ratio")
+            );
             AnyConfig::Lars(c)
         }
         "LAMB" => {
@@ -438,6 +450,16 @@ fn config(case: &Case) -> AnyConfig {
             set!(c, weight_decay, f("weight_decay"));
             set!(c, scale_clip, clip);
             set!(c, bias_correction, b("bias_correction"));
+            set!(
+                c,
+                exclude_vectors_from_weight_decay,
+                b("exclude_vectors_from_weight_decay")
+            );
+            set!(
+                c,
+                exclude_vectors_from_trust_ratio,
+                b("exclude_vectors_from_trust_ratio")
+            );
             AnyConfig::Lamb(c)
         }
         "RaLars" => {

@@ -57,6 +57,23 @@ REPLAY_LIMIT = {torch.float32: 1e-5, torch.float64: 1e-12}
 # ---------------------------------------------------------------------------------------
 
 
+class VectorMasks:
+    """optax's `weight_decay_mask` and `trust_ratio_mask` (optax.lars, optax.lamb) set to
+    leave out the rank-1 tensors, as SimCLR, BYOL and BERT train: a left-out tensor skips
+    `add_decayed_weights` (its weight decay is 0) and `scale_by_trust_ratio` (its update is
+    unscaled). Which tensors are left out is the crate's choice (rank 1); the semantics of a
+    left-out tensor are optax's."""
+
+    def __init__(self, weight_decay=False, trust_ratio=False):
+        self.weight_decay, self.trust_ratio = weight_decay, trust_ratio
+
+    def decay(self, p, wd):
+        return 0.0 if (self.weight_decay and p.dim() == 1) else wd
+
+    def trusts(self, p):
+        return not (self.trust_ratio and p.dim() == 1)
+
+
 class TrustLars(torch.optim.Optimizer):
     """LARS whose trust ratio scales the direction before the momentum buffer sees it:
     gamma = clamp(|p|, lo, hi) / (|g| + wd |p|), 1 when either side is 0, d = gamma (g + wd p).
@@ -65,9 +82,11 @@ class TrustLars(torch.optim.Optimizer):
     unclipped, multiplies the step after the momentum buffer, as holocron 0.3.0 does."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 scale_clip=None, holocron_order=False):
+                 scale_clip=None, holocron_order=False, exclude_vectors_from_weight_decay=False,
+                 exclude_vectors_from_trust_ratio=False):
         self.clip = (0.0, 10.0) if scale_clip is None else tuple(scale_clip)
         self.holocron_order = holocron_order
+        self.masks = VectorMasks(exclude_vectors_from_weight_decay, exclude_vectors_from_trust_ratio)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
@@ -80,10 +99,11 @@ class TrustLars(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 grad = p.grad
+                wd = self.masks.decay(p, group["weight_decay"])
                 norm_p = torch.norm(p)
                 below = torch.norm(grad) + wd * norm_p
                 above = norm_p if self.holocron_order else norm_p.clamp(*self.clip)
-                ratio = 1.0 if (above == 0 or below == 0) else above / below
+                ratio = 1.0 if (above == 0 or below == 0 or not self.masks.trusts(p)) else above / below
                 if self.holocron_order:
                     direction, after = grad + wd * p, ratio
                 else:
@@ -106,9 +126,11 @@ class CorrectedLamb(torch.optim.Optimizer):
     `bias_correction=False` is holocron 0.3.0's LAMB."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, scale_clip=None,
-                 bias_correction=True):
+                 bias_correction=True, exclude_vectors_from_weight_decay=False,
+                 exclude_vectors_from_trust_ratio=False):
         self.clip = (0.0, 10.0) if scale_clip is None else tuple(scale_clip)
         self.bias_correction = bias_correction
+        self.masks = VectorMasks(exclude_vectors_from_weight_decay, exclude_vectors_from_trust_ratio)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
@@ -133,12 +155,13 @@ class CorrectedLamb(torch.optim.Optimizer):
                 if self.bias_correction:
                     m, v = m / (1 - beta_1**t), v / (1 - beta_2**t)
                 update = m / (v.sqrt() + eps)
-                if wd != 0:
-                    update = update + wd * p
+                decay = self.masks.decay(p, wd)
+                if decay != 0:
+                    update = update + decay * p
                 norm_p = p.pow(2).sum().sqrt()
                 norm_u = update.pow(2).sum().sqrt()
                 clipped = norm_p.clamp(*self.clip)
-                ratio = 1.0 if (clipped == 0 or norm_u == 0) else clipped / norm_u
+                ratio = 1.0 if (clipped == 0 or norm_u == 0 or not self.masks.trusts(p)) else clipped / norm_u
                 p.add_(update * ratio, alpha=-lr)
 
 
@@ -532,6 +555,14 @@ def all_cases():
     case("ademamix_warmup", "AdEMAMix", {"alpha_warmup": 25, "beta_3_warmup": 30}, 0.01)
     case("ademamix_beta_3_warmup_wd", "AdEMAMix",
          {"alpha": 2.0, "betas": [0.8, 0.99, 0.999], "weight_decay": 1e-2, "beta_3_warmup": 12}, 0.01)
+
+    # LARS and LAMB leaving the rank-1 tensors out of weight decay and the trust ratio (the
+    # SimCLR and BERT convention), both masks and one of them.
+    both = {"exclude_vectors_from_weight_decay": True, "exclude_vectors_from_trust_ratio": True}
+    case("lars_vectors_masked", "LARS", dict(both, momentum=0.9, weight_decay=1e-2), 0.02)
+    case("lamb_vectors_masked", "LAMB", dict(both, weight_decay=1e-2), 0.01)
+    case("lamb_vectors_out_of_decay", "LAMB", {"weight_decay": 1e-1, "exclude_vectors_from_weight_decay": True},
+         0.01)
     return cases
 
 
@@ -821,6 +852,10 @@ def self_checks(cases, seed):
          ["ademamix_warmup", "ademamix_beta_3_warmup_wd"],
          dict(overrides={"alpha_warmup": None, "beta_3_warmup": None}), dict(optimizer_class=holo.AdEMAMix),
          ("alpha_warmup", "beta_3_warmup"), set()),
+        ("LARS, LAMB: rank-1 tensors left out of weight decay and the trust ratio (optax's masks)",
+         ["lars_vectors_masked", "lamb_vectors_masked", "lamb_vectors_out_of_decay"],
+         dict(overrides={"exclude_vectors_from_weight_decay": False, "exclude_vectors_from_trust_ratio": False}),
+         dict(), ("exclude_vectors_from_weight_decay", "exclude_vectors_from_trust_ratio"), set()),
         # Not departures: the re-typed copies the epsilon probe uses must be holocron.
         ("ProbeTAdam is holocron's TAdam", ["tadam_default", "tadam_dof_wd", "tadam_amsgrad"],
          dict(optimizer_class=ProbeTAdam), dict(), (), None),

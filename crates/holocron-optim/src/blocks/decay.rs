@@ -1,7 +1,7 @@
 use burn::tensor::{Tensor, backend::Backend};
 
 /// Coupled (L2) weight decay: adds `weight_decay * p` to a gradient or an update.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct L2Decay {
     /// The decay coefficient `lambda`.
     pub weight_decay: f64,
@@ -28,7 +28,7 @@ impl L2Decay {
 }
 
 /// Proximal weight decay, applied after the step: `p <- p / (1 + lr * weight_decay)`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct ProximalDecay {
     /// The decay coefficient `lambda`.
     pub weight_decay: f64,

@@ -6,6 +6,7 @@
 //! cosine below a threshold) are taken with masks, never by reading a value back.
 
 mod decay;
+mod mask;
 mod moments;
 mod momentum;
 mod projection;
@@ -13,6 +14,7 @@ mod rectify;
 mod trust_ratio;
 
 pub use decay::{L2Decay, ProximalDecay};
+pub use mask::VectorMask;
 pub(crate) use moments::with_moment_coefficients;
 pub use moments::{
     AdamMoments, AdamMomentsState, SecondMoment, SecondMomentState, bias_correction, ema,

@@ -10,7 +10,9 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
 use crate::blocks::with_moment_coefficients;
-use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, Rectification, TrustRatio};
+use crate::blocks::{
+    AdamMoments, AdamMomentsState, L2Decay, Rectification, TrustRatio, VectorMask,
+};
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
 
@@ -51,6 +53,12 @@ optimizer_config! {
         scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
         /// Whether the moments are bias-corrected; `false` reproduces holocron 0.3.0.
         bias_correction: bool = true,
+        /// Whether rank-1 tensors (biases, normalisation scales) take no weight decay, as
+        /// SimCLR, BYOL and BERT train; `false` (holocron) decays every tensor.
+        exclude_vectors_from_weight_decay: bool = false,
+        /// Whether rank-1 tensors take the plain step, unscaled by the trust ratio, as SimCLR,
+        /// BYOL and BERT train; `false` (holocron) scales every tensor.
+        exclude_vectors_from_trust_ratio: bool = false,
     }
 }
 
@@ -67,6 +75,10 @@ optimizer_config! {
 /// ```
 ///
 /// With `bias_correction = false`, `m_hat = m` and `v_hat = v`.
+///
+/// With `exclude_vectors_from_weight_decay` a rank-1 tensor (a bias, a normalisation
+/// scale) takes `lambda = 0`; with `exclude_vectors_from_trust_ratio` its ratio is 1 (the
+/// SimCLR, BYOL and BERT convention, optax's masks; [`VectorMask`](crate::blocks::VectorMask)).
 ///
 /// # Differences from holocron
 ///
@@ -90,6 +102,7 @@ impl LambConfig {
                 weight_decay: self.weight_decay,
                 scale_clip: self.scale_clip,
                 bias_correction: self.bias_correction,
+                mask: self.vector_mask(),
                 execution: self.execution,
             }),
         }
@@ -146,6 +159,12 @@ optimizer_config! {
         force_adaptive_momentum: bool = false,
         /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
         scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
+        /// Whether rank-1 tensors (biases, normalisation scales) take no weight decay, as
+        /// SimCLR, BYOL and BERT train; `false` (holocron) decays every tensor.
+        exclude_vectors_from_weight_decay: bool = false,
+        /// Whether rank-1 tensors take the plain step, unscaled by the trust ratio, as SimCLR,
+        /// BYOL and BERT train; `false` (holocron) scales every tensor.
+        exclude_vectors_from_trust_ratio: bool = false,
     }
 }
 
@@ -163,6 +182,10 @@ optimizer_config! {
 /// u <- u + lambda p
 /// p <- p - lr * clamp(‖p‖, lo, hi) / ‖u‖ * u      (ratio 1 when either norm is 0)
 /// ```
+///
+/// With `exclude_vectors_from_weight_decay` a rank-1 tensor (a bias, a normalisation
+/// scale) takes `lambda = 0`; with `exclude_vectors_from_trust_ratio` its ratio is 1 (the
+/// SimCLR, BYOL and BERT convention, optax's masks; [`VectorMask`](crate::blocks::VectorMask)).
 ///
 /// This is holocron 0.3.0 exactly, including its `rho_t > 4` threshold (the RAdam authors'
 /// code uses `rho_t >= 5`, PyTorch's `RAdam` `rho_t > 5`).
@@ -186,6 +209,7 @@ impl RaLarsConfig {
                 weight_decay: self.weight_decay,
                 scale_clip: self.scale_clip,
                 bias_correction: true,
+                mask: self.vector_mask(),
                 execution: self.execution,
             }),
             rectification: Rectification {
@@ -224,6 +248,21 @@ impl RaLars {
     }
 }
 
+/// The mask of a configuration's two `exclude_vectors_from_*` fields.
+macro_rules! vector_mask {
+    ($($config:ident),*) => {$(
+        impl $config {
+            fn vector_mask(&self) -> VectorMask {
+                VectorMask {
+                    weight_decay: self.exclude_vectors_from_weight_decay,
+                    trust_ratio: self.exclude_vectors_from_trust_ratio,
+                }
+            }
+        }
+    )*};
+}
+vector_mask!(LambConfig, RaLarsConfig);
+
 /// The direction at one step count: `factor` times Adam's direction when `adaptive`, else
 /// the bias-corrected momentum.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -247,6 +286,7 @@ struct TrustStep {
     pub epsilon: f64,
     pub decay: L2Decay,
     pub trust: TrustRatio,
+    pub mask: VectorMask,
     pub execution: Execution,
 }
 
@@ -258,6 +298,7 @@ struct TrustHyperparameters {
     pub weight_decay: f64,
     pub scale_clip: (f64, f64),
     pub bias_correction: bool,
+    pub mask: VectorMask,
     pub execution: Execution,
 }
 
@@ -269,6 +310,7 @@ impl TrustStep {
             epsilon: h.epsilon,
             decay: L2Decay::new(h.weight_decay),
             trust: TrustRatio::new(h.scale_clip),
+            mask: h.mask,
             execution: h.execution,
         }
     }
@@ -287,7 +329,7 @@ impl TrustStep {
         let stepped = fused::rule_step::<TrustRule, B, D, _>(
             self.execution,
             amsgrad,
-            |time| self.coefficients(lr, time, direction(time)),
+            |time| self.coefficients(lr, time, direction(time), D),
             tensor,
             grad,
             moments,
@@ -311,16 +353,22 @@ impl TrustStep {
         } else {
             self.moments.first(&moments)
         };
-        let update = self.trust.scale(&tensor, self.decay.apply(update, &tensor));
+        let update = self.mask.decay(D, self.decay).apply(update, &tensor);
+        let update = if self.mask.trusts(D) {
+            self.trust.scale(&tensor, update)
+        } else {
+            update
+        };
         (tensor.sub(update.mul_scalar(lr)), moments)
     }
 
-    /// The coefficients of step `time` (this step included).
+    /// The coefficients of step `time` (this step included) of a tensor of rank `rank`.
     fn coefficients(
         &self,
         lr: LearningRate,
         time: usize,
         direction: Direction,
+        rank: usize,
     ) -> cpu::Coefficients<f64> {
         let adaptive = if direction.adaptive { 1.0 } else { 0.0 };
         with_moment_coefficients!(
@@ -331,9 +379,10 @@ impl TrustStep {
                 adaptive,
                 fixed: 1.0 - adaptive,
                 factor: direction.factor,
-                weight_decay: self.decay.weight_decay,
+                weight_decay: self.mask.decay(rank, self.decay).weight_decay,
                 lo: self.trust.lo,
                 hi: self.trust.hi,
+                trusted: if self.mask.trusts(rank) { 1.0 } else { 0.0 },
                 lr,
             }
         )
@@ -357,7 +406,7 @@ dual! {
     /// momentum alone, `fixed = 1 - adaptive`.
     struct Coefficients {
         beta_1, fresh_1, beta_2, fresh_2, inverse_correction_1, inverse_sqrt_correction_2,
-        epsilon, adaptive, fixed, factor, weight_decay, lo, hi, lr,
+        epsilon, adaptive, fixed, factor, weight_decay, lo, hi, trusted, lr,
     }
     /// One element: the parameter, `m`, `v` and (AMSGrad) `v_max`.
     struct Cells { p, m, v, v_max }
@@ -390,7 +439,8 @@ dual! {
 
     #[cube]
     fn scalars(c: Coefficients<F>, t: Norms<F>, _carried: F) -> Scalars<F> {
-        Scalars::<F> { ratio: trust_ratio::<F>(F::sqrt(t.pp), F::sqrt(t.uu), c.lo, c.hi) }
+        let ratio = trust_ratio::<F>(F::sqrt(t.pp), F::sqrt(t.uu), c.lo, c.hi, c.trusted);
+        Scalars::<F> { ratio }
     }
 
     #[cube]

@@ -4,7 +4,9 @@ use burn::tensor::{Tensor, backend::Backend};
 
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
-use crate::blocks::{HeavyBall, HeavyBallState, L2Decay, TrustRatio, broadcast, l2_norm};
+use crate::blocks::{
+    HeavyBall, HeavyBallState, L2Decay, TrustRatio, VectorMask, broadcast, l2_norm,
+};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
 use crate::rule::{dual, two_pass_rule};
@@ -46,6 +48,12 @@ optimizer_config! {
         nesterov: bool = false,
         /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
         scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
+        /// Whether rank-1 tensors (biases, normalisation scales) take no weight decay, as
+        /// SimCLR, BYOL and BERT train; `false` (holocron) decays every tensor.
+        exclude_vectors_from_weight_decay: bool = false,
+        /// Whether rank-1 tensors take the plain step, unscaled by the trust ratio, as SimCLR,
+        /// BYOL and BERT train; `false` (holocron) scales every tensor.
+        exclude_vectors_from_trust_ratio: bool = false,
     }
     also: |check, config| {
         if config.nesterov && !(config.momentum > 0.0 && config.dampening == 0.0) {
@@ -74,6 +82,10 @@ optimizer_config! {
 /// p    <- p - lr d
 /// ```
 ///
+/// With `exclude_vectors_from_weight_decay` a rank-1 tensor (a bias, a normalisation
+/// scale) takes `lambda = 0`; with `exclude_vectors_from_trust_ratio` its ratio is 1 (the
+/// SimCLR, BYOL and BERT convention, optax's masks; [`VectorMask`](crate::blocks::VectorMask)).
+///
 /// The paper's global schedule `lr_t = lr (1 - t/T)^2` is a learning-rate schedule, provided
 /// as [`PolynomialLrSchedulerConfig`](crate::PolynomialLrSchedulerConfig).
 ///
@@ -87,6 +99,7 @@ optimizer_config! {
 pub struct Lars {
     decay: L2Decay,
     trust: TrustRatio,
+    mask: VectorMask,
     momentum: HeavyBall,
     execution: Execution,
 }
@@ -104,6 +117,10 @@ impl LarsConfig {
             execution: self.execution,
             decay: L2Decay::new(self.weight_decay),
             trust: TrustRatio::new(self.scale_clip),
+            mask: VectorMask {
+                weight_decay: self.exclude_vectors_from_weight_decay,
+                trust_ratio: self.exclude_vectors_from_trust_ratio,
+            },
             momentum: HeavyBall {
                 momentum: self.momentum,
                 dampening: self.dampening,
@@ -118,7 +135,7 @@ simple_optimizer! { Lars, LarsState,
         let stepped = fused::rule_step::<LarsRule, B, D, _>(
             optim.execution,
             optim.momentum.momentum != 0.0,
-            |time| optim.coefficients(lr, time),
+            |time| optim.coefficients(lr, time, D),
             tensor,
             grad,
             state,
@@ -130,11 +147,15 @@ simple_optimizer! { Lars, LarsState,
             Ok(stepped) => return stepped,
             Err(declined) => declined,
         };
-        let param_norm = l2_norm(&tensor);
-        let denominator =
-            l2_norm(&grad).add(param_norm.clone().mul_scalar(optim.decay.weight_decay));
-        let gamma = optim.trust.ratio(param_norm, denominator);
-        let direction = optim.decay.apply(grad, &tensor).mul(broadcast(gamma));
+        let decay = optim.mask.decay(D, optim.decay);
+        let direction = decay.apply(grad.clone(), &tensor);
+        let direction = if optim.mask.trusts(D) {
+            let param_norm = l2_norm(&tensor);
+            let denominator = l2_norm(&grad).add(param_norm.clone().mul_scalar(decay.weight_decay));
+            direction.mul(broadcast(optim.trust.ratio(param_norm, denominator)))
+        } else {
+            direction
+        };
         let (direction, momentum) = optim.momentum.apply(direction, state.map(|s| s.momentum));
         let tensor = tensor.sub(direction.mul_scalar(lr));
         (tensor, momentum.map(|momentum| LarsState { momentum }))
@@ -144,13 +165,14 @@ simple_optimizer! { Lars, LarsState,
 }
 
 impl Lars {
-    /// The coefficients of a step, `time` 1 for the first.
-    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
+    /// The coefficients of a step of a tensor of rank `rank`, `time` 1 for the first.
+    fn coefficients(&self, lr: LearningRate, time: usize, rank: usize) -> cpu::Coefficients<f64> {
         let [keep, fresh, step_direction, step_buffer] = self.momentum.weights(time == 1);
         cpu::Coefficients {
-            weight_decay: self.decay.weight_decay,
+            weight_decay: self.mask.decay(rank, self.decay).weight_decay,
             lo: self.trust.lo,
             hi: self.trust.hi,
+            trusted: if self.mask.trusts(rank) { 1.0 } else { 0.0 },
             keep,
             fresh,
             step_direction,
@@ -195,7 +217,10 @@ two_pass_rule! {
 dual! {
     use crate::rule::blocks;
     /// The scalars of one step: the heavy-ball weights are those of `HeavyBall::weights`.
-    struct Coefficients { weight_decay, lo, hi, keep, fresh, step_direction, step_buffer, lr }
+    /// `trusted` is 1 where the trust ratio applies, 0 for a tensor the mask leaves out.
+    struct Coefficients {
+        weight_decay, lo, hi, trusted, keep, fresh, step_direction, step_buffer, lr,
+    }
     /// One element: the parameter and (with momentum) its buffer.
     struct Cells { p, buffer }
     /// The summed squares of the parameter and the gradient.
@@ -212,7 +237,7 @@ dual! {
     fn scalars(c: Coefficients<F>, t: Norms<F>, _carried: F) -> Scalars<F> {
         let param_norm = F::sqrt(t.pp);
         let denominator = F::sqrt(t.gg) + param_norm * c.weight_decay;
-        Scalars::<F> { ratio: trust_ratio::<F>(param_norm, denominator, c.lo, c.hi) }
+        Scalars::<F> { ratio: trust_ratio::<F>(param_norm, denominator, c.lo, c.hi, c.trusted) }
     }
 
     #[cube]

@@ -39,11 +39,12 @@ dual! {
 
     #[cube]
     /// [`crate::blocks::TrustRatio`]: `clamp(norm, lo, hi) / denominator`, and 1 when
-    /// either side is 0 (a mask, not a branch: the kernels have no host read-back).
-    fn trust_ratio(norm: F, denominator: F, lo: F, hi: F) -> F {
+    /// either side is 0 (a mask, not a branch: the kernels have no host read-back) or the
+    /// tensor is left out of the ratio (`trusted` 0, [`crate::blocks::VectorMask`]).
+    fn trust_ratio(norm: F, denominator: F, lo: F, hi: F, trusted: F) -> F {
         let numerator = min(max(norm, lo), hi);
         let zero = F::new(0.0);
-        let degenerate = numerator == zero || denominator == zero;
+        let degenerate = numerator == zero || denominator == zero || trusted == zero;
         let safe = select(degenerate, F::new(1.0), denominator);
         select(degenerate, F::new(1.0), numerator / safe)
     }

@@ -91,7 +91,7 @@ impl Checker {
     }
 
     /// `Ok` when `within`, else the error for `value` and the range `expected`.
-    fn require(
+    pub(crate) fn require(
         &self,
         field: &'static str,
         value: impl fmt::Debug,
@@ -163,12 +163,8 @@ impl Checker {
     }
 
     /// No warm-up, or one of at least one step (a warm-up of 0 steps would divide by 0).
-    pub(crate) fn warmup(
-        &self,
-        field: &'static str,
-        value: Option<usize>,
-    ) -> Result<(), ConfigError> {
-        self.require(field, value, value != Some(0), expected!(warmup))
+    pub(crate) fn warmup(&self, field: &'static str, n: Option<usize>) -> Result<(), ConfigError> {
+        self.require(field, n, n != Some(0), expected!(warmup))
     }
 
     /// A `(lo, hi)` clip range with `0 <= lo <= hi < inf`.

@@ -62,15 +62,9 @@ optimizer_config! {
     also: |check, config| {
         // The schedule interpolates the logarithms of beta_1 and beta_3: both must be > 0.
         let positive = config.beta_1 > 0.0 && config.beta_3 > 0.0;
-        if config.beta_3_warmup.is_some() && !positive {
-            check.fail(
-                "beta_3_warmup",
-                (config.beta_1, config.beta_3),
-                "beta_1 > 0 and beta_3 > 0 when beta_3 warms up (value shown: (beta_1, beta_3))",
-            )
-        } else {
-            Ok(())
-        }
+        let betas = (config.beta_1, config.beta_3);
+        let expected = "beta_1 > 0 and beta_3 > 0 when beta_3 warms up (value shown: (beta_1, beta_3))";
+        check.require("beta_3_warmup", betas, config.beta_3_warmup.is_none() || positive, expected)
     }
 }
 

@@ -23,7 +23,8 @@ use clap::Parser;
 #[command(name = "compare")]
 struct Args {
     /// Comma-separated optimizers (default: all): lars, lamb, ralars, tadam, adabelief,
-    /// adamp, adan, ademamix, lookahead, scout, adam, adamw.
+    /// adamp, adan, ademamix, lookahead, scout, adam, adamw; also lars_masked and
+    /// lamb_masked (rank-1 tensors out of weight decay and the trust ratio).
     #[arg(long, value_delimiter = ',')]
     optimizers: Vec<String>,
     /// Passes over the training data.

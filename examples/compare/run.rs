@@ -229,16 +229,17 @@ fn evaluate(model: &Mlp<Inner>, data: &Split) -> (f32, f32) {
 /// optimizers (LARS, LAMB, RaLars) take a step of length `lr * ‖p‖`, hence their own scale.
 fn default_lrs(name: &str) -> (f64, f64) {
     match name {
-        "lars" => (0.005, 0.002),
-        "lamb" | "ralars" | "lookahead" => (0.01, 0.02),
+        "lars" | "lars_masked" => (0.005, 0.002),
+        "lamb" | "lamb_masked" | "ralars" | "lookahead" => (0.01, 0.02),
         "ademamix" => (0.001, 0.01),
         _ => (0.003, 0.05),
     }
 }
 
-/// Builds the named optimizer for module `M` and hands it to `f`.
+/// Builds the named optimizer for module `M`, for a run of `$steps` steps, and hands it
+/// to `f`.
 macro_rules! with_optimizer {
-    ($name:expr, $m:ty, |$optim:ident| $body:expr) => {
+    ($name:expr, $m:ty, $steps:expr, |$optim:ident| $body:expr) => {
         match $name {
             "lars" => {
                 let $optim = LarsConfig::new().with_momentum(0.9).init::<B, $m>();
@@ -246,6 +247,23 @@ macro_rules! with_optimizer {
             }
             "lamb" => {
                 let $optim = LambConfig::new().with_weight_decay(1e-4).init::<B, $m>();
+                $body
+            }
+            // Not in `ALL`: the SimCLR/BERT convention, by name (`--optimizers lamb_masked`).
+            "lamb_masked" => {
+                let $optim = LambConfig::new()
+                    .with_weight_decay(1e-4)
+                    .with_exclude_vectors_from_weight_decay(true)
+                    .with_exclude_vectors_from_trust_ratio(true)
+                    .init::<B, $m>();
+                $body
+            }
+            "lars_masked" => {
+                let $optim = LarsConfig::new()
+                    .with_momentum(0.9)
+                    .with_exclude_vectors_from_weight_decay(true)
+                    .with_exclude_vectors_from_trust_ratio(true)
+                    .init::<B, $m>();
                 $body
             }
             "ralars" => {
@@ -269,7 +287,11 @@ macro_rules! with_optimizer {
                 $body
             }
             "ademamix" => {
-                let $optim = AdEMAMixConfig::new().with_beta_3(0.999).init::<B, $m>();
+                // The paper's defaults (beta_3 = 0.9999), with both warm-ups over the run.
+                let $optim = AdEMAMixConfig::new()
+                    .with_alpha_warmup(Some($steps))
+                    .with_beta_3_warmup(Some($steps))
+                    .init::<B, $m>();
                 $body
             }
             "lookahead" => {
@@ -309,7 +331,9 @@ pub fn label(name: &str) -> &'static str {
         "adabelief" => "AdaBelief",
         "adamp" => "AdamP",
         "adan" => "Adan",
-        "ademamix" => "AdEMAMix (beta_3 0.999)",
+        "ademamix" => "AdEMAMix (warm-ups)",
+        "lamb_masked" => "LAMB (vectors masked)",
+        "lars_masked" => "LARS (vectors masked)",
         "lookahead" => "Lookahead(LAMB)",
         "scout" => "Scout(AdaBelief)",
         "adam" => "burn Adam",
@@ -449,15 +473,13 @@ pub fn run(options: &Options) -> Result<Report, String> {
                 .progress_chars("=> "),
         );
         bar.set_prefix(label(name));
-        let trained = with_optimizer!(name, Mlp<B>, |optim| train(
+        let trained = with_optimizer!(name, Mlp<B>, steps, |optim| train(
             optim, lr, &train_set, &val_set, options, &bar
         ));
         bar.finish();
-        let path = with_optimizer!(name, Point<B>, |optim| rosenbrock_path(
-            optim,
-            rosenbrock_lr,
-            options.rosenbrock_steps
-        ));
+        let path = with_optimizer!(name, Point<B>, options.rosenbrock_steps, |optim| {
+            rosenbrock_path(optim, rosenbrock_lr, options.rosenbrock_steps)
+        });
         rows.push(Row {
             name: name.to_string(),
             lr,

@@ -1001,3 +1001,24 @@ fn tensor_bytes_shorter_than_their_shape_are_refused() {
         "{err}"
     );
 }
+
+/// The nine bytes that Burn's Bin recorder reads as a byte buffer of 2^60 bytes (the
+/// process aborted on the allocation before checkpoints had a header), written as the
+/// checkpoint file itself: refused by the header check, before any decoder sees them.
+#[test]
+fn nine_bytes_declaring_a_huge_buffer_are_refused() {
+    let dir = scratch("nine-bytes");
+    let device = Default::default();
+    let (model, _, _) = mixed_params::<B>(&device);
+    let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+    let path = dir.join("optim");
+    let file = checkpoint::file_of::<B, BinFileRecorder<FullPrecisionSettings>>(&path);
+    let nine = [0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F];
+    std::fs::write(&file, nine).unwrap();
+    let err = checkpoint::load(LambConfig::new().init(), &model, &recorder, path, &device)
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(err.kind, CheckpointErrorKind::Unreadable);
+    assert!(err.message.contains("optim.bin"), "{err}");
+    assert_eq!(std::fs::read(&file).unwrap(), nine, "the file was modified");
+}

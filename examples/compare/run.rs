@@ -69,8 +69,10 @@ pub struct Row {
     pub val_losses: Vec<f32>,
     pub val_accuracy: f32,
     pub ms_per_step: f64,
-    /// Points visited on the Rosenbrock function, from the common start.
+    /// Points visited on the Rosenbrock function, from the common start, at the peak rate
+    /// `rosenbrock_lr` that the search picked.
     pub rosenbrock_path: Vec<(f32, f32)>,
+    pub rosenbrock_lr: f64,
 }
 
 /// The results and the pictures written.
@@ -407,6 +409,20 @@ struct Point<B: Backend> {
 
 const ROSENBROCK_START: [f32; 2] = [-1.5, 2.0];
 
+/// The rates each optimizer tries on Rosenbrock: its default times these.
+const ROSENBROCK_LR_FACTORS: [f64; 5] = [0.1, 0.3, 1.0, 3.0, 10.0];
+
+/// The function's value where a path ends (infinite when it diverged).
+fn end_value(path: &[(f32, f32)]) -> f64 {
+    let (x, y) = path.last().copied().unwrap_or((f32::NAN, f32::NAN));
+    let value = rosenbrock(f64::from(x), f64::from(y));
+    if value.is_finite() {
+        value
+    } else {
+        f64::INFINITY
+    }
+}
+
 fn rosenbrock_path<O: Optimizer<Point<B>, B>>(
     mut optim: O,
     lr: f64,
@@ -477,9 +493,22 @@ pub fn run(options: &Options) -> Result<Report, String> {
             optim, lr, &train_set, &val_set, options, &bar
         ));
         bar.finish();
-        let path = with_optimizer!(name, Point<B>, options.rosenbrock_steps, |optim| {
-            rosenbrock_path(optim, rosenbrock_lr, options.rosenbrock_steps)
-        });
+        // A small search: each optimizer draws its path at the rate (out of five around its
+        // default) that ends lowest on the function.
+        let mut best: Option<(f64, Vec<(f32, f32)>)> = None;
+        for factor in ROSENBROCK_LR_FACTORS {
+            let lr = rosenbrock_lr * factor;
+            let path = with_optimizer!(name, Point<B>, options.rosenbrock_steps, |optim| {
+                rosenbrock_path(optim, lr, options.rosenbrock_steps)
+            });
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| end_value(&path) < end_value(b))
+            {
+                best = Some((lr, path));
+            }
+        }
+        let (rosenbrock_lr, path) = best.expect("at least one rate");
         rows.push(Row {
             name: name.to_string(),
             lr,
@@ -488,6 +517,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             val_accuracy: trained.val_accuracy,
             ms_per_step: trained.ms_per_step,
             rosenbrock_path: path,
+            rosenbrock_lr,
         });
     }
 
@@ -520,15 +550,39 @@ fn register_font() -> Result<(), String> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Twelve colours far apart (Okabe-Ito's eight, then four more), one per optimizer.
+const COLOURS: [RGBColor; 12] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(213, 94, 0),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 200, 40),
+    RGBColor(120, 60, 160),
+    RGBColor(140, 90, 40),
+    RGBColor(120, 120, 120),
+    RGBColor(200, 30, 60),
+];
+
+fn colour(i: usize) -> RGBColor {
+    COLOURS[i % COLOURS.len()]
+}
+
+/// Validation loss per epoch, log scale; optimizer `i` has colour `i` and, past the first
+/// six, a dashed line, so that no two lines look alike.
 fn plot_losses(rows: &[Row], path: &Path) -> DrawResult {
     let root = BitMapBackend::new(path, (1000, 640)).into_drawing_area();
     root.fill(&WHITE)?;
     let epochs = rows.iter().map(|r| r.val_losses.len()).max().unwrap_or(1) - 1;
-    let top = rows
-        .iter()
-        .flat_map(|r| r.val_losses.iter().copied())
-        .filter(|v| v.is_finite())
-        .fold(0.1f32, f32::max);
+    let finite = || {
+        rows.iter()
+            .flat_map(|r| r.val_losses.iter().copied())
+            .filter(|v| v.is_finite())
+    };
+    let top = finite().fold(0.1f32, f32::max) * 1.2;
+    let bottom = finite().fold(top, f32::min).max(1e-4) / 1.2;
     let mut chart = ChartBuilder::on(&root)
         .caption(
             "Validation loss on handwritten digits (64-64-10 MLP)",
@@ -536,25 +590,38 @@ fn plot_losses(rows: &[Row], path: &Path) -> DrawResult {
         )
         .margin(16)
         .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f32..epochs.max(1) as f32, 0f32..top * 1.05)?;
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f32..epochs.max(1) as f32, (bottom..top).log_scale())?;
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc("cross-entropy")
+        .y_desc("cross-entropy (log scale)")
+        .light_line_style(WHITE)
+        .y_labels(12)
+        .y_label_formatter(&|v| format!("{v:.2}"))
         .label_style(("sans-serif", 14))
         .draw()?;
     for (i, row) in rows.iter().enumerate() {
-        let color = Palette99::pick(i).mix(0.9);
-        let points = row
+        let style = colour(i).stroke_width(2);
+        let points: Vec<(f32, f32)> = row
             .val_losses
             .iter()
             .enumerate()
-            .map(|(e, v)| (e as f32, v.min(top * 1.05)));
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label(&row.name))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            .map(|(e, v)| (e as f32, v.clamp(bottom, top)))
+            .collect();
+        let dashed = i >= 6;
+        let drawn = if dashed {
+            chart.draw_series(DashedLineSeries::new(points, 8, 5, style))?
+        } else {
+            chart.draw_series(LineSeries::new(points, style))?
+        };
+        drawn.label(label(&row.name)).legend(move |(x, y)| {
+            if dashed {
+                PathElement::new([(x, y), (x + 7, y)], style)
+            } else {
+                PathElement::new([(x, y), (x + 18, y)], style)
+            }
+        });
     }
     chart
         .configure_series_labels()
@@ -567,68 +634,115 @@ fn plot_losses(rows: &[Row], path: &Path) -> DrawResult {
     Ok(())
 }
 
+/// Contour levels of the Rosenbrock panels: `log(1 + f)` at these values.
+const CONTOURS: [f64; 8] = [0.25, 0.75, 1.5, 2.5, 3.5, 4.5, 5.5, 6.5];
+
+/// One small Rosenbrock panel per optimizer: contour lines, the start (triangle), the
+/// minimum (star) and the end point (disc) of its path at the rate its search picked.
 fn plot_paths(rows: &[Row], path: &Path) -> DrawResult {
-    let root = BitMapBackend::new(path, (1000, 760)).into_drawing_area();
+    let columns = 4;
+    let grid_rows = rows.len().div_ceil(columns).max(1);
+    let root = BitMapBackend::new(path, (300 * columns as u32, 40 + 270 * grid_rows as u32))
+        .into_drawing_area();
     root.fill(&WHITE)?;
+    let root = root.titled(
+        "Paths on the Rosenbrock function from (-1.5, 2), each at its best of five rates",
+        ("sans-serif", 22),
+    )?;
+    let panels = root.split_evenly((grid_rows, columns));
     let (xs, ys) = (-2.0f32..2.0f32, -1.0f32..3.0f32);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            "Paths on the Rosenbrock function from (-1.5, 2)",
-            ("sans-serif", 24),
-        )
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(48)
-        .build_cartesian_2d(xs.clone(), ys.clone())?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .label_style(("sans-serif", 14))
-        .draw()?;
-    // The function's landscape: grey levels of log(1 + f).
-    let cells = 160;
+    let contours = contour_segments(xs.clone(), ys.clone());
+    for (i, (row, panel)) in rows.iter().zip(&panels).enumerate() {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!(
+                    "{} (lr {})",
+                    label(&row.name),
+                    (row.rosenbrock_lr * 1e4).round() / 1e4
+                ),
+                ("sans-serif", 15),
+            )
+            .margin(6)
+            .x_label_area_size(18)
+            .y_label_area_size(24)
+            .build_cartesian_2d(xs.clone(), ys.clone())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_labels(5)
+            .y_labels(5)
+            .label_style(("sans-serif", 10))
+            .draw()?;
+        chart.draw_series(
+            contours
+                .iter()
+                .map(|&(a, b)| PathElement::new([a, b], RGBColor(170, 170, 170))),
+        )?;
+        let points: Vec<(f32, f32)> = row
+            .rosenbrock_path
+            .iter()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .map(|&(x, y)| (x.clamp(xs.start, xs.end), y.clamp(ys.start, ys.end)))
+            .collect();
+        let style = colour(i).stroke_width(2);
+        chart.draw_series(LineSeries::new(points.iter().copied(), style))?;
+        let start = (ROSENBROCK_START[0], ROSENBROCK_START[1]);
+        chart.draw_series(std::iter::once(TriangleMarker::new(
+            start,
+            7,
+            BLACK.filled(),
+        )))?;
+        chart.draw_series(std::iter::once(Cross::new(
+            (1.0, 1.0),
+            6,
+            BLACK.stroke_width(2),
+        )))?;
+        if let Some(&end) = points.last() {
+            chart.draw_series(std::iter::once(Circle::new(end, 5, colour(i).filled())))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// The contour lines of `log(1 + f)` at [`CONTOURS`] over the rectangle, as segments
+/// (marching squares on a 120 x 120 grid).
+fn contour_segments(
+    xs: std::ops::Range<f32>,
+    ys: std::ops::Range<f32>,
+) -> Vec<((f32, f32), (f32, f32))> {
+    let cells = 120;
     let (dx, dy) = (
         (xs.end - xs.start) / cells as f32,
         (ys.end - ys.start) / cells as f32,
     );
-    let top = (1.0 + rosenbrock(-2.0, -1.0)).ln();
-    chart.draw_series(
-        (0..cells)
-            .flat_map(|i| (0..cells).map(move |j| (i, j)))
-            .map(|(i, j)| {
-                let (x, y) = (xs.start + i as f32 * dx, ys.start + j as f32 * dy);
-                let level =
-                    (1.0 + rosenbrock(x as f64 + dx as f64 / 2.0, y as f64 + dy as f64 / 2.0)).ln()
-                        / top;
-                let grey = (255.0 - 150.0 * level.clamp(0.0, 1.0)) as u8;
-                Rectangle::new(
-                    [(x, y), (x + dx, y + dy)],
-                    RGBColor(grey, grey, grey).filled(),
-                )
-            }),
-    )?;
-    for (i, row) in rows.iter().enumerate() {
-        let color = Palette99::pick(i).mix(0.95);
-        let points = row
-            .rosenbrock_path
-            .iter()
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .map(|&(x, y)| (x.clamp(xs.start, xs.end), y.clamp(ys.start, ys.end)));
-        chart
-            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(label(&row.name))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+    let at = |i: usize, j: usize| {
+        let (x, y) = (xs.start + i as f32 * dx, ys.start + j as f32 * dy);
+        ((x, y), (1.0 + rosenbrock(f64::from(x), f64::from(y))).ln())
+    };
+    let mut segments = vec![];
+    for i in 0..cells {
+        for j in 0..cells {
+            // The cell's corners in order around it, and where each level crosses its edges.
+            let corners = [at(i, j), at(i + 1, j), at(i + 1, j + 1), at(i, j + 1)];
+            for level in CONTOURS {
+                let crossings: Vec<(f32, f32)> = (0..4)
+                    .filter_map(|k| {
+                        let ((xa, ya), va) = corners[k];
+                        let ((xb, yb), vb) = corners[(k + 1) % 4];
+                        ((va < level) != (vb < level)).then(|| {
+                            let t = ((level - va) / (vb - va)) as f32;
+                            (xa + t * (xb - xa), ya + t * (yb - ya))
+                        })
+                    })
+                    .collect();
+                for pair in crossings.chunks_exact(2) {
+                    segments.push((pair[0], pair[1]));
+                }
+            }
+        }
     }
-    chart.draw_series(std::iter::once(Circle::new((1.0, 1.0), 6, BLACK.filled())))?;
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 14))
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()?;
-    root.present()?;
-    Ok(())
+    segments
 }
 
 /// The results as a Markdown table, with a line saying what was run.

@@ -12,8 +12,8 @@ use burn::optim::Optimizer;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::record::{AdaptorRecord, AdaptorRecordV1};
 use burn::record::{
-    BinFileRecorder, FileRecorder, FullPrecisionSettings, HalfPrecisionSettings,
-    NamedMpkFileRecorder, PrettyJsonFileRecorder,
+    BinFileRecorder, BinGzFileRecorder, FileRecorder, FullPrecisionSettings, HalfPrecisionSettings,
+    NamedMpkFileRecorder, NamedMpkGzFileRecorder, PrettyJsonFileRecorder,
 };
 use common::{
     AnyConfig, ParamSet, Slot, WithOptimizer, Wrap, gradients, mixed_grads, mixed_params,
@@ -99,7 +99,9 @@ impl<R: FileRecorder<B>> WithOptimizer<B, ParamSet<B>> for Resume<R> {
 #[derive(Debug, Clone, Copy)]
 enum Rec {
     NamedMpk,
+    NamedMpkGz,
     Bin,
+    BinGz,
     PrettyJson,
 }
 
@@ -122,7 +124,7 @@ fn resumed_run_is_bit_identical(
         "scout_adabelief"
     )]
     name: &str,
-    #[values(Rec::NamedMpk, Rec::Bin, Rec::PrettyJson)] rec: Rec,
+    #[values(Rec::NamedMpk, Rec::NamedMpkGz, Rec::Bin, Rec::BinGz, Rec::PrettyJson)] rec: Rec,
 ) {
     let (config, wrapper) = common::flagged_case(name);
     let dir = scratch(&format!("{name}-{rec:?}"));
@@ -138,6 +140,20 @@ fn resumed_run_is_bit_identical(
             wrapper,
             job: Resume {
                 recorder: BinFileRecorder::<FullPrecisionSettings>::new(),
+                dir,
+            },
+        }),
+        Rec::NamedMpkGz => config.with(Wrap {
+            wrapper,
+            job: Resume {
+                recorder: NamedMpkGzFileRecorder::<FullPrecisionSettings>::new(),
+                dir,
+            },
+        }),
+        Rec::BinGz => config.with(Wrap {
+            wrapper,
+            job: Resume {
+                recorder: BinGzFileRecorder::<FullPrecisionSettings>::new(),
                 dir,
             },
         }),
@@ -335,6 +351,8 @@ impl<Bk: burn::tensor::backend::Backend> burn::record::Recorder<Bk> for DiskFull
                 file.clone(),
             );
         written?;
+        // Where Burn's recorder wrote: the path with its last extension replaced.
+        let file = file.with_extension("mpk");
         let bytes = std::fs::read(&file).unwrap();
         std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
         Err(burn::record::RecorderError::Unknown(
@@ -914,6 +932,8 @@ impl<C: Craft> burn::record::Recorder<B> for Crafting<C> {
         item: I,
         file: PathBuf,
     ) -> Result<(), burn::record::RecorderError> {
+        // As Burn's file recorders do: the path's last extension replaced with theirs.
+        let file = file.with_extension(<C::Loader as FileRecorder<B>>::file_extension());
         std::fs::write(file, C::craft(serde_json::to_value(&item).unwrap())).unwrap();
         Ok(())
     }
@@ -1021,4 +1041,56 @@ fn nine_bytes_declaring_a_huge_buffer_are_refused() {
     assert_eq!(err.kind, CheckpointErrorKind::Unreadable);
     assert!(err.message.contains("optim.bin"), "{err}");
     assert_eq!(std::fs::read(&file).unwrap(), nine, "the file was modified");
+}
+
+/// Nine bytes that Burn's Bin recorder reads as a byte buffer of 2^60 bytes.
+#[derive(Debug, Default, Clone)]
+struct HugeLength;
+
+impl Craft for HugeLength {
+    type Loader = BinFileRecorder<FullPrecisionSettings>;
+    fn craft(_: serde_json::Value) -> Vec<u8> {
+        vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]
+    }
+}
+
+/// The same nine bytes inside a container with a right checksum: Burn's decoder would
+/// allocate 2^60 bytes and abort the process; the crate's Bin reader checks the length
+/// against the bytes left and refuses the file.
+#[test]
+fn a_crafted_bin_payload_declaring_a_huge_length_is_refused() {
+    let err = crafted_file_error::<HugeLength>("nine-bytes-crafted");
+    assert_eq!(err.kind, CheckpointErrorKind::Unreadable);
+    assert!(
+        err.message.contains("optim.bin") && err.message.contains("left"),
+        "{err}"
+    );
+}
+
+/// A Bin checkpoint of another optimizer is refused by name: the name is read from the
+/// start of the record by the same bounded reader.
+#[test]
+fn a_bin_record_of_another_optimizer_is_refused_by_name() {
+    let dir = scratch("bin-other");
+    let device = Default::default();
+    let (mut set, slots, shapes) = mixed_params::<B>(&device);
+    let mut optim = AdanConfig::new().init();
+    for k in 0..3 {
+        set = step(&mut optim, set, &slots, &shapes, k);
+    }
+    let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
+    checkpoint::save(&optim, &recorder, dir.join("optim")).unwrap();
+    let loaded = checkpoint::load(
+        LambConfig::new().init(),
+        &set,
+        &recorder,
+        dir.join("optim"),
+        &device,
+    );
+    let err = loaded.map(|_| ()).unwrap_err();
+    assert_eq!(err.kind, CheckpointErrorKind::WrongOptimizer, "{err}");
+    assert!(
+        err.message.contains("was saved by Adan, not by Lamb"),
+        "{err}"
+    );
 }

@@ -14,26 +14,33 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{self, Serializer};
 
-/// Why an item was refused.
+/// Why the bytes of a checkpoint were refused: by the audit here or by the Bin reader
+/// (`super::bin_format`), whose serde error it is too.
 #[derive(Debug)]
-pub(super) struct AuditError(String);
+pub(super) struct Malformed(pub String);
 
-impl fmt::Display for AuditError {
+impl fmt::Display for Malformed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
 }
 
-impl std::error::Error for AuditError {}
+impl std::error::Error for Malformed {}
 
-impl ser::Error for AuditError {
+impl ser::Error for Malformed {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        AuditError(msg.to_string())
+        Malformed(msg.to_string())
+    }
+}
+
+impl serde::de::Error for Malformed {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Malformed(msg.to_string())
     }
 }
 
 /// Checks every tensor in `item`; the first inconsistent one is the error.
-pub(super) fn audit<T: Serialize>(item: &T) -> Result<usize, AuditError> {
+pub(super) fn audit<T: Serialize>(item: &T) -> Result<usize, Malformed> {
     let mut walker = Walker::default();
     item.serialize(&mut walker)?;
     Ok(walker.tensors)
@@ -50,14 +57,14 @@ struct TensorFacts {
 
 impl TensorFacts {
     /// Bytes per element of the declared element type (`Bool` carries its storage).
-    fn element_size(&self) -> Result<u64, AuditError> {
+    fn element_size(&self) -> Result<u64, Malformed> {
         Ok(match self.dtype.as_slice() {
             ["F64" | "I64" | "U64"] => 8,
             ["F32" | "Flex32" | "I32" | "U32"] | ["Bool", "U32"] => 4,
             ["F16" | "BF16" | "I16" | "U16"] => 2,
             ["I8" | "U8"] | ["Bool", "Native" | "U8"] => 1,
             other => {
-                return Err(AuditError(format!(
+                return Err(Malformed(format!(
                     "a saved tensor has element type {}, which no optimizer state uses",
                     other.join("::")
                 )));
@@ -65,9 +72,9 @@ impl TensorFacts {
         })
     }
 
-    fn check(&self) -> Result<(), AuditError> {
+    fn check(&self) -> Result<(), Malformed> {
         let Some(bytes) = self.bytes else {
-            return Err(AuditError("a saved tensor has no bytes".into()));
+            return Err(Malformed("a saved tensor has no bytes".into()));
         };
         let size = self.element_size()?;
         let declared = self
@@ -76,7 +83,7 @@ impl TensorFacts {
             .try_fold(size, |total, &dim| total.checked_mul(dim))
             .filter(|&total| usize::try_from(total).is_ok());
         if declared != Some(bytes as u64) {
-            return Err(AuditError(format!(
+            return Err(Malformed(format!(
                 "a saved tensor of shape {:?} and element type {} holds {bytes} bytes, not {}",
                 self.shape,
                 self.dtype.join("::"),
@@ -122,7 +129,7 @@ impl Walker {
             (None, "TensorData") => self.tensor = Some(TensorFacts::default()),
             (None, _) => {}
             (Some(_), "TensorData") => {
-                return Err(AuditError("a saved tensor holds another tensor".into()));
+                return Err(Malformed("a saved tensor holds another tensor".into()));
             }
             (Some(_), _) => self.depth += 1,
         }
@@ -147,7 +154,7 @@ impl Walker {
     }
 }
 
-type Result<T, E = AuditError> = std::result::Result<T, E>;
+type Result<T, E = Malformed> = std::result::Result<T, E>;
 
 /// Scalars outside a tensor's shape say nothing about it.
 macro_rules! ignore {
@@ -160,7 +167,7 @@ macro_rules! ignore {
 
 impl Serializer for &mut Walker {
     type Ok = ();
-    type Error = AuditError;
+    type Error = Malformed;
     type SerializeSeq = Self;
     type SerializeTuple = Self;
     type SerializeTupleStruct = Self;
@@ -265,7 +272,7 @@ macro_rules! descend {
     ($($part:ident :: $method:ident),* $(,)?) => {$(
         impl ser::$part for &mut Walker {
             type Ok = ();
-            type Error = AuditError;
+            type Error = Malformed;
             fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<()> {
                 value.serialize(&mut **self)
             }
@@ -285,7 +292,7 @@ descend!(
 
 impl ser::SerializeMap for &mut Walker {
     type Ok = ();
-    type Error = AuditError;
+    type Error = Malformed;
     fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<()> {
         key.serialize(&mut **self)
     }
@@ -302,7 +309,7 @@ macro_rules! structs {
     ($($part:ident),*) => {$(
         impl ser::$part for &mut Walker {
             type Ok = ();
-            type Error = AuditError;
+            type Error = Malformed;
             fn serialize_field<T: ?Sized + Serialize>(
                 &mut self,
                 key: &'static str,

@@ -6,6 +6,8 @@
 //!
 //! - the file is a regular file whose header, length and checksum are right (not
 //!   truncated, extended or corrupt; see the format below), and the recorder decodes it,
+//! - the Bin formats are decoded by a reader that checks each declared length against the
+//!   bytes left (Burn's decoder allocates whatever a file declares),
 //! - every tensor in it holds as many bytes as its shape and element type declare (checked
 //!   before a tensor is built from them: Burn's ndarray backend would build an array over
 //!   too few bytes unchecked, and a step would then write past it),
@@ -47,6 +49,7 @@
 //! ```
 
 mod audit;
+mod bin_format;
 mod container;
 mod layout;
 
@@ -135,24 +138,10 @@ impl<B: Backend, R: Record<B>> Record<B> for Envelope<R> {
     }
 }
 
-/// The first field of an [`Envelope`], readable whatever the record that follows.
-struct EnvelopeName(String);
-
+/// The first field of an [`EnvelopeItem`], readable whatever the record that follows.
 #[derive(Serialize, Deserialize, Clone)]
 struct EnvelopeNameItem {
     optimizer: String,
-}
-
-impl<B: Backend> Record<B> for EnvelopeName {
-    type Item<S: PrecisionSettings> = EnvelopeNameItem;
-
-    fn into_item<S: PrecisionSettings>(self) -> Self::Item<S> {
-        EnvelopeNameItem { optimizer: self.0 }
-    }
-
-    fn from_item<S: PrecisionSettings>(item: Self::Item<S>, _device: &B::Device) -> Self {
-        EnvelopeName(item.optimizer)
-    }
 }
 
 /// Saves the optimizer's record and name to `path` with the recorder's extension added
@@ -179,14 +168,17 @@ where
             ),
         )
     };
-    let recorded = temporary_beside(&file);
+    // Burn's file recorders replace the last extension of the path they are given with
+    // theirs ("x.partial" is written as "x.bin.gz").
+    let stem = temporary_beside(&file);
+    let recorded = stem.with_extension(<R as FileRecorder<B>>::file_extension());
     let temporary = temporary_beside(&file);
     let envelope = Envelope {
         optimizer: optim.checkpoint_name(),
         record: optim.to_record(),
     };
     let written = recorder
-        .record(envelope, recorded.clone())
+        .record(envelope, stem)
         .map_err(|err| failed("writing", &err))
         .and_then(|()| std::fs::read(&recorded).map_err(|err| failed("reading back", &err)))
         .and_then(|payload| {
@@ -221,39 +213,39 @@ pub fn file_of<B: Backend, R: FileRecorder<B>>(path: &Path) -> PathBuf {
     }
 }
 
-/// A fresh name in `file`'s folder for the write that replaces it, with the same extension
-/// (so that the recorder writes exactly there).
+/// A fresh name in `file`'s folder for the writes that replace it, ending in `.partial`.
 fn temporary_beside(file: &Path) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = file.file_name().unwrap_or_default().to_string_lossy();
-    file.with_file_name(format!(
-        ".{name}.{}-{unique}.partial.{}",
-        std::process::id(),
-        file.extension().unwrap_or_default().to_string_lossy()
-    ))
+    file.with_file_name(format!(".{name}.{}-{unique}.partial", std::process::id()))
 }
 
 /// The recorder's bytes of a checked container, in a file of their own for the recorder to
-/// decode (recorders read from a path), removed when dropped.
-struct Decodable(PathBuf);
+/// decode (recorders read from a path), removed when dropped: `stem` is the path to give
+/// the recorder, which reads `stem` with its extension in place of `.payload`.
+struct Decodable {
+    stem: PathBuf,
+    file: PathBuf,
+}
 
 impl Decodable {
     fn new(payload: &[u8], extension: &str) -> std::io::Result<Self> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "holocron-optim-load-{}-{unique}.{extension}",
+        let stem = std::env::temp_dir().join(format!(
+            "holocron-optim-load-{}-{unique}.payload",
             std::process::id()
         ));
-        std::fs::write(&path, payload)?;
-        Ok(Self(path))
+        let file = stem.with_extension(extension);
+        std::fs::write(&file, payload)?;
+        Ok(Self { stem, file })
     }
 }
 
 impl Drop for Decodable {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(&self.file);
     }
 }
 
@@ -301,20 +293,23 @@ where
     let payload = container::read(&file).map_err(|reason| unreadable(&reason))?;
     let extension = <R as FileRecorder<B>>::file_extension();
     let decodable = Decodable::new(&payload, extension).map_err(|err| unreadable(&err))?;
-    let decoded = &decodable.0;
-    let decode = || {
-        let mut args = decoded.clone();
-        recorder.load_item::<BurnRecord<EnvelopeItem<RecordItem<O, M, B, R>>, B>>(&mut args)
-    };
+    let decoded = &decodable.stem;
+    type Item<O, M, B, R> = BurnRecord<EnvelopeItem<RecordItem<O, M, B, R>>, B>;
+    let decode = || decode_item::<Item<O, M, B, R>, B, R>(recorder, &payload, decoded, true);
     let envelope = match guarded(decode) {
         Ok(BurnRecord { item, .. }) => item,
         Err(reason) => {
             // A record of another optimizer does not decode as ours; its name still does.
-            let name = guarded(|| recorder.load::<EnvelopeName>(decoded.clone(), device));
+            let name = guarded(|| {
+                decode_item::<BurnRecord<EnvelopeNameItem, B>, B, R>(
+                    recorder, &payload, decoded, false,
+                )
+            });
             return Err(match name {
-                Ok(EnvelopeName(found)) if found != expected => {
-                    wrong_optimizer(&shown, &found, &expected)
-                }
+                Ok(BurnRecord {
+                    item: EnvelopeNameItem { optimizer: found },
+                    ..
+                }) if found != expected => wrong_optimizer(&shown, &found, &expected),
                 _ => CheckpointError::new(
                     CheckpointErrorKind::Unreadable,
                     format!(
@@ -350,6 +345,32 @@ where
 /// The decoded (not yet built) form of an optimizer's record, as recorder `R` stores it.
 type RecordItem<O, M, B, R> =
     <<O as burn::optim::Optimizer<M, B>>::Record as Record<B>>::Item<<R as Recorder<B>>::Settings>;
+
+/// `T` from a checkpoint's payload (also written, for the recorder, to `file`): Burn's Bin
+/// formats through [`bin_format`], which checks every length against the bytes before
+/// using it (Burn's own decoder allocates whatever a file declares), the others through the
+/// recorder. `whole`: the payload must end with `T` (a record), else `T` may be its start
+/// (the optimizer's name).
+fn decode_item<T, B, R>(
+    recorder: &R,
+    payload: &[u8],
+    file: &Path,
+    whole: bool,
+) -> Result<T, burn::record::RecorderError>
+where
+    T: serde::de::DeserializeOwned,
+    B: Backend,
+    R: FileRecorder<B>,
+{
+    let unknown = |err: audit::Malformed| burn::record::RecorderError::Unknown(err.to_string());
+    match <R as FileRecorder<B>>::file_extension() {
+        "bin" => bin_format::decode(payload, whole).map_err(unknown),
+        "bin.gz" => bin_format::gunzip(payload)
+            .and_then(|bytes| bin_format::decode(&bytes, whole))
+            .map_err(unknown),
+        _ => recorder.load_item(&mut file.to_path_buf()),
+    }
+}
 
 fn wrong_optimizer(file: &impl fmt::Display, found: &str, expected: &str) -> CheckpointError {
     CheckpointError::new(

@@ -329,7 +329,15 @@ where
             format!("optimizer checkpoint {shown} is inconsistent: {reason}"),
         )
     })?;
-    let envelope: Envelope<O::Record> = Envelope::from_item::<R::Settings>(envelope, device);
+    // Building the record panics on what Burn cannot read back (a parameter id that is not
+    // one): a crafted file is refused, not a crash.
+    let envelope: Envelope<O::Record> =
+        guarded(|| Ok(Envelope::from_item::<R::Settings>(envelope, device))).map_err(|reason| {
+            CheckpointError::new(
+                CheckpointErrorKind::Unreadable,
+                format!("optimizer checkpoint {shown} is inconsistent: {reason}"),
+            )
+        })?;
     let record = optim
         .fit_record(envelope.record, &ModuleParams::of(module))
         .map_err(|err| CheckpointError {

@@ -911,8 +911,8 @@ fn a_new_parameter_starts_with_fresh_state() {
 /// that reads it.
 trait Craft: Default + Clone + std::fmt::Debug + Send + Sync + 'static {
     type Loader: FileRecorder<B>;
-    /// The file's bytes, from the record as JSON (the format of [`PrettyJsonFileRecorder`]).
-    fn craft(record: serde_json::Value) -> Vec<u8>;
+    /// The file's bytes, from the item a recorder would write.
+    fn craft<I: serde::Serialize>(item: I) -> Vec<u8>;
 }
 
 /// A recorder that writes [`Craft::craft`]'s bytes and loads with Burn's own recorder, so
@@ -934,7 +934,7 @@ impl<C: Craft> burn::record::Recorder<B> for Crafting<C> {
     ) -> Result<(), burn::record::RecorderError> {
         // As Burn's file recorders do: the path's last extension replaced with theirs.
         let file = file.with_extension(<C::Loader as FileRecorder<B>>::file_extension());
-        std::fs::write(file, C::craft(serde_json::to_value(&item).unwrap())).unwrap();
+        std::fs::write(file, C::craft(item)).unwrap();
         Ok(())
     }
 
@@ -999,7 +999,8 @@ struct ShortBytes;
 
 impl Craft for ShortBytes {
     type Loader = PrettyJsonFileRecorder<FullPrecisionSettings>;
-    fn craft(mut record: serde_json::Value) -> Vec<u8> {
+    fn craft<I: serde::Serialize>(item: I) -> Vec<u8> {
+        let mut record = serde_json::to_value(&item).unwrap();
         let bytes = first_tensor_bytes(&mut record).expect("the record holds a tensor");
         let kept = bytes.len() - 4;
         bytes.truncate(kept);
@@ -1049,7 +1050,7 @@ struct HugeLength;
 
 impl Craft for HugeLength {
     type Loader = BinFileRecorder<FullPrecisionSettings>;
-    fn craft(_: serde_json::Value) -> Vec<u8> {
+    fn craft<I: serde::Serialize>(_: I) -> Vec<u8> {
         vec![0xFD, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]
     }
 }
@@ -1098,24 +1099,15 @@ fn a_bin_record_of_another_optimizer_is_refused_by_name() {
 /// Which mutation [`MutatedBin`] applies (a test sets it before each save).
 static MUTATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// A Bin recorder whose file is the record's bincode bytes after the mutation numbered
-/// [`MUTATION`]: a crafted file that [`checkpoint::save`] wraps with a right checksum.
+/// The record's bincode bytes after the mutation numbered [`MUTATION`].
 #[derive(Debug, Default, Clone)]
 struct MutatedBin;
 
-impl burn::record::Recorder<B> for MutatedBin {
-    type Settings = FullPrecisionSettings;
-    type RecordArgs = PathBuf;
-    type RecordOutput = ();
-    type LoadArgs = PathBuf;
-
-    fn save_item<I: serde::Serialize>(
-        &self,
-        item: I,
-        file: PathBuf,
-    ) -> Result<(), burn::record::RecorderError> {
+impl Craft for MutatedBin {
+    type Loader = BinFileRecorder<FullPrecisionSettings>;
+    fn craft<I: serde::Serialize>(item: I) -> Vec<u8> {
         let encoder = burn::record::BinBytesRecorder::<FullPrecisionSettings>::default();
-        let mut bytes = burn::record::Recorder::<B>::save_item(&encoder, item, ())?;
+        let mut bytes = burn::record::Recorder::<B>::save_item(&encoder, item, ()).unwrap();
         let mut state = MUTATION.load(std::sync::atomic::Ordering::Relaxed) * 2 + 1;
         let mut next = |bound: usize| {
             state ^= state << 13;
@@ -1130,24 +1122,7 @@ impl burn::record::Recorder<B> for MutatedBin {
             1 => bytes[at] = [0xFB, 0xFC, 0xFD, 0xFE, 0xFF, 0x00][marker],
             _ => bytes.truncate(at),
         }
-        std::fs::write(file.with_extension("bin"), bytes).unwrap();
-        Ok(())
-    }
-
-    fn load_item<I: serde::de::DeserializeOwned>(
-        &self,
-        file: &mut PathBuf,
-    ) -> Result<I, burn::record::RecorderError> {
-        burn::record::Recorder::<B>::load_item(
-            &BinFileRecorder::<FullPrecisionSettings>::new(),
-            file,
-        )
-    }
-}
-
-impl FileRecorder<B> for MutatedBin {
-    fn file_extension() -> &'static str {
-        "bin"
+        bytes
     }
 }
 
@@ -1173,7 +1148,7 @@ fn crafted_bin_payloads_load_or_are_refused_without_panicking() {
     let (mut refused, mut loaded) = (0, 0);
     for k in 0..600 {
         MUTATION.store(k, std::sync::atomic::Ordering::Relaxed);
-        checkpoint::save(&trained, &MutatedBin, dir.join("optim")).unwrap();
+        checkpoint::save(&trained, &Crafting(MutatedBin), dir.join("optim")).unwrap();
         let recorder = BinFileRecorder::<FullPrecisionSettings>::new();
         match checkpoint::load(optim(), &set, &recorder, dir.join("optim"), &device) {
             Ok(_) => loaded += 1,

@@ -56,6 +56,7 @@ mod layout;
 pub(crate) use layout::tensor_shape;
 pub use layout::{CheckedRecord, MAX_STEP_COUNT, ModuleParams, ParamInfo, StateLayout};
 
+use std::cell::OnceCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -221,8 +222,28 @@ fn temporary_beside(file: &Path) -> PathBuf {
     file.with_file_name(format!(".{name}.{}-{unique}.partial", std::process::id()))
 }
 
-/// The recorder's bytes of a checked container, in a file of their own for the recorder to
-/// decode (recorders read from a path), removed when dropped: `stem` is the path to give
+/// The payload of a checked container, and, once a recorder needs it, the same bytes in a
+/// file of their own (recorders read from a path; Burn's Bin formats are decoded from
+/// memory and never write it).
+struct Payload {
+    bytes: Vec<u8>,
+    extension: &'static str,
+    decodable: OnceCell<Decodable>,
+}
+
+impl Payload {
+    /// The path to give a recorder: the payload is written out at the first call.
+    fn recorder_path(&self) -> Result<&Path, burn::record::RecorderError> {
+        if self.decodable.get().is_none() {
+            let decodable = Decodable::new(&self.bytes, self.extension)
+                .map_err(|err| burn::record::RecorderError::Unknown(err.to_string()))?;
+            let _ = self.decodable.set(decodable);
+        }
+        Ok(&self.decodable.get().expect("set above").stem)
+    }
+}
+
+/// A payload's bytes in a temporary file, removed when dropped: `stem` is the path to give
 /// the recorder, which reads `stem` with its extension in place of `.payload`.
 struct Decodable {
     stem: PathBuf,
@@ -290,20 +311,19 @@ where
             format!("cannot read optimizer checkpoint {shown} (truncated or corrupt?): {reason}"),
         )
     };
-    let payload = container::read(&file).map_err(|reason| unreadable(&reason))?;
-    let extension = <R as FileRecorder<B>>::file_extension();
-    let decodable = Decodable::new(&payload, extension).map_err(|err| unreadable(&err))?;
-    let decoded = &decodable.stem;
+    let payload = Payload {
+        bytes: container::read(&file).map_err(|reason| unreadable(&reason))?,
+        extension: <R as FileRecorder<B>>::file_extension(),
+        decodable: OnceCell::new(),
+    };
     type Item<O, M, B, R> = BurnRecord<EnvelopeItem<RecordItem<O, M, B, R>>, B>;
-    let decode = || decode_item::<Item<O, M, B, R>, B, R>(recorder, &payload, decoded, true);
+    let decode = || decode_item::<Item<O, M, B, R>, B, R>(recorder, &payload, true);
     let envelope = match guarded(decode) {
         Ok(BurnRecord { item, .. }) => item,
         Err(reason) => {
             // A record of another optimizer does not decode as ours; its name still does.
             let name = guarded(|| {
-                decode_item::<BurnRecord<EnvelopeNameItem, B>, B, R>(
-                    recorder, &payload, decoded, false,
-                )
+                decode_item::<BurnRecord<EnvelopeNameItem, B>, B, R>(recorder, &payload, false)
             });
             return Err(match name {
                 Ok(BurnRecord {
@@ -354,15 +374,14 @@ where
 type RecordItem<O, M, B, R> =
     <<O as burn::optim::Optimizer<M, B>>::Record as Record<B>>::Item<<R as Recorder<B>>::Settings>;
 
-/// `T` from a checkpoint's payload (also written, for the recorder, to `file`): Burn's Bin
+/// `T` from a checkpoint's payload: Burn's Bin
 /// formats through [`bin_format`], which checks every length against the bytes before
 /// using it (Burn's own decoder allocates whatever a file declares), the others through the
 /// recorder. `whole`: the payload must end with `T` (a record), else `T` may be its start
 /// (the optimizer's name).
 fn decode_item<T, B, R>(
     recorder: &R,
-    payload: &[u8],
-    file: &Path,
+    payload: &Payload,
     whole: bool,
 ) -> Result<T, burn::record::RecorderError>
 where
@@ -372,11 +391,11 @@ where
 {
     let unknown = |err: audit::Malformed| burn::record::RecorderError::Unknown(err.to_string());
     match <R as FileRecorder<B>>::file_extension() {
-        "bin" => bin_format::decode(payload, whole).map_err(unknown),
-        "bin.gz" => bin_format::gunzip(payload)
+        "bin" => bin_format::decode(&payload.bytes, whole).map_err(unknown),
+        "bin.gz" => bin_format::gunzip(&payload.bytes)
             .and_then(|bytes| bin_format::decode(&bytes, whole))
             .map_err(unknown),
-        _ => recorder.load_item(&mut file.to_path_buf()),
+        _ => recorder.load_item(&mut payload.recorder_path()?.to_path_buf()),
     }
 }
 
@@ -397,5 +416,53 @@ fn guarded<T>(load: impl FnOnce() -> Result<T, burn::record::RecorderError>) -> 
             .cloned()
             .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "the decoder panicked".to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::OnceCell;
+
+    use burn::backend::NdArray;
+    use burn::record::{
+        BinFileRecorder, FileRecorder, FullPrecisionSettings, NamedMpkFileRecorder,
+    };
+
+    use super::{Payload, decode_item};
+
+    /// `value` saved by recorder `R`, decoded from its bytes as `load` does, with whether a
+    /// temporary file was written for it.
+    fn decoded_through<R: FileRecorder<NdArray> + Default>(value: &str) -> (String, bool) {
+        let recorder = R::default();
+        let dir = std::env::temp_dir().join(format!("holocron-payload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stem = dir.join(R::file_extension().replace('.', "-"));
+        recorder.record(value.to_string(), stem.clone()).unwrap();
+        let file = stem.with_extension(R::file_extension());
+        let payload = Payload {
+            bytes: std::fs::read(&file).unwrap(),
+            extension: R::file_extension(),
+            decodable: OnceCell::new(),
+        };
+        std::fs::remove_file(&file).unwrap();
+        let _ = std::fs::remove_dir(&dir);
+        type Item = burn::record::BurnRecord<String, NdArray>;
+        let item = decode_item::<Item, NdArray, R>(&recorder, &payload, true).unwrap();
+        (item.item, payload.decodable.get().is_some())
+    }
+
+    /// The Bin format is decoded from the payload in memory: no temporary copy is written;
+    /// a recorder that reads only from a path gets one.
+    #[test]
+    fn only_recorders_that_read_a_path_get_a_temporary_file() {
+        let value = "a record";
+        assert_eq!(
+            decoded_through::<BinFileRecorder<FullPrecisionSettings>>(value),
+            (value.to_string(), false)
+        );
+        assert_eq!(
+            decoded_through::<NamedMpkFileRecorder<FullPrecisionSettings>>(value),
+            (value.to_string(), true)
+        );
     }
 }

@@ -87,6 +87,7 @@ mod wrapper;
 
 pub use error::ConfigError;
 pub use execution::{Execution, StepPath, StepPaths, step_paths};
+pub use fused::isa::{VECTORIZATION_VAR, Vectorization, vectorization};
 pub use optim::*;
 pub use schedule::{PolynomialLrScheduler, PolynomialLrSchedulerConfig};
 pub use wrapper::{Lookahead, LookaheadConfig, LookaheadRecord, Scout, ScoutConfig, ScoutRecord};

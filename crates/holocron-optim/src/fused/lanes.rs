@@ -112,8 +112,18 @@ fn run_jobs<E: Real, const K: usize>(
     in_chunk_order(&partials)
 }
 
-/// Sums the `K` values `f(i)` returns for `i` in `0..n`, calling `f` once per index in
-/// order.
+/// The `K` terms of some sums at each index, for [`sum_each`].
+///
+/// A trait rather than a closure because `at` must be `#[inline(always)]`, which a closure
+/// cannot be: the chunk loops are compiled once per instruction set
+/// (`super::isa`), and each copy must have the terms inlined, or it makes one call per
+/// element.
+pub(crate) trait Terms<E, const K: usize> {
+    fn at(&mut self, i: usize) -> [E; K];
+}
+
+/// Sums the `K` values `terms.at(i)` returns for `i` in `0..n`, calling it once per index
+/// in order.
 ///
 /// One running sum would be a chain of dependent additions, which the compiler may not
 /// reorder, and that chain would keep the whole loop (moment updates included) scalar. So
@@ -125,7 +135,7 @@ fn run_jobs<E: Real, const K: usize>(
 #[inline(always)]
 pub(crate) fn sum_each<E: Real, const K: usize>(
     n: usize,
-    mut f: impl FnMut(usize) -> [E; K],
+    terms: &mut impl Terms<E, K>,
 ) -> [f64; K] {
     const BLOCK: usize = 256;
     let mut scratch = [[E::of(0.0); BLOCK]; K];
@@ -134,7 +144,7 @@ pub(crate) fn sum_each<E: Real, const K: usize>(
     while start < n {
         let len = BLOCK.min(n - start);
         for j in 0..len {
-            let values = f(start + j);
+            let values = terms.at(start + j);
             for (lane, value) in scratch.iter_mut().zip(values) {
                 lane[j] = value;
             }

@@ -1,7 +1,8 @@
 //! The CPU loops of the rules: each rule's phases (`crate::rule`) run over the buffers of
 //! one parameter tensor, chunk by chunk in parallel ([`Lanes::pass`]).
 
-use super::{Kernel, Lanes, Real, sum_each};
+use super::isa::{self, ChunkLoop};
+use super::{Kernel, Lanes, Real, Terms, sum_each};
 use crate::rule::Rule;
 
 /// The most lanes a rule has (Adan with AMSGrad: the parameter and five state lanes).
@@ -52,14 +53,15 @@ impl<R: Rule> Kernel for RuleStep<R> {
             None
         };
         let c = R::cast::<E>(self.coefficients);
+        let count = R::lanes(FLAG);
         let totals = if R::SUMMED {
             lanes.pass(|Lanes { param, grad, state }| {
                 let n = param.len();
-                let grad = &grad[..n];
-                // A constant of this instance (not captured), so that the lane tests fold away.
-                let count = R::lanes(FLAG);
-                let mut rows = rows(param, state, count);
-                sum_each(n, |i| R::sums(c, grad[i], &mut rows, i, count, FLAG))
+                isa::run(Sums::<R, E, FLAG> {
+                    c,
+                    grad: &grad[..n],
+                    rows: rows(param, state, count),
+                })
             })
         } else {
             [0.0; 4]
@@ -72,13 +74,64 @@ impl<R: Rule> Kernel for RuleStep<R> {
         let s = R::cast_scalars::<E>(scalars);
         lanes.pass(|Lanes { param, grad, state }| {
             let n = param.len();
-            let grad = &grad[..n];
-            let count = R::lanes(FLAG);
-            let mut rows = rows(param, state, count);
-            for (i, &g) in grad.iter().enumerate() {
-                R::update(c, s, g, &mut rows, i, count, FLAG);
-            }
+            isa::run(Update::<R, E, FLAG> {
+                c,
+                s,
+                grad: &grad[..n],
+                rows: rows(param, state, count),
+            });
             []
         });
+    }
+}
+
+/// A summed rule's first pass over one chunk: the chunk's sums.
+struct Sums<'a, R: Rule, E: Real, const FLAG: bool> {
+    c: R::Coefficients<E>,
+    grad: &'a [E],
+    rows: [&'a mut [E]; MAX_LANES],
+}
+
+impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Sums<'_, R, E, FLAG> {
+    type Output = [f64; 4];
+
+    #[inline(always)]
+    fn run(mut self) -> [f64; 4] {
+        sum_each(self.rows[0].len(), &mut self)
+    }
+}
+
+impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG> {
+    #[inline(always)]
+    fn at(&mut self, i: usize) -> [E; 4] {
+        // A constant of this instance, so that the lane tests fold away.
+        let count = R::lanes(FLAG);
+        R::sums(self.c, self.grad[i], &mut self.rows, i, count, FLAG)
+    }
+}
+
+/// A rule's update pass over one chunk.
+struct Update<'a, R: Rule, E: Real, const FLAG: bool> {
+    c: R::Coefficients<E>,
+    s: R::Scalars<E>,
+    grad: &'a [E],
+    rows: [&'a mut [E]; MAX_LANES],
+}
+
+impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Update<'_, R, E, FLAG> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Update {
+            c,
+            s,
+            grad,
+            mut rows,
+        } = self;
+        let count = R::lanes(FLAG);
+        for (i, &g) in grad.iter().enumerate() {
+            R::update(c, s, g, &mut rows, i, count, FLAG);
+        }
     }
 }

@@ -18,6 +18,8 @@ mod lanes;
 mod loops;
 #[cfg(feature = "ndarray")]
 mod ndarray;
+#[cfg(feature = "ndarray")]
+mod relayout;
 mod step;
 
 use burn::tensor::backend::Backend;

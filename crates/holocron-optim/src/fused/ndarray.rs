@@ -2,6 +2,7 @@
 //! their `ArcArray` buffers, updated in place, and put back together.
 
 use core::any::{Any, TypeId};
+use core::cell::RefCell;
 
 use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::tensor::backend::Backend;
@@ -45,18 +46,29 @@ fn run_as<E: NdElement, B: Backend, const D: usize, const S: usize, K: Kernel>(
         .into_iter()
         .map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) });
     let mut param = array::<E, B, D>(param);
-    let grad = grad.map(array::<E, B, D>);
+    let grad = grad.map(unwrap::<E, B, D>);
     let mut state: Vec<SharedArray<E>> = state.map(array::<E, B, S>).collect();
-    kernel.run_any(Lanes {
-        param: param.as_slice_mut().expect("standard layout"),
-        grad: grad
-            .as_ref()
-            .map_or(&[][..], |grad| grad.as_slice().expect("standard layout")),
-        state: state
-            .iter_mut()
-            .map(|s| s.as_slice_mut().expect("standard layout"))
-            .collect(),
-    });
+    let mut run = |grad: &[E]| {
+        kernel.run_any(Lanes {
+            param: param.as_slice_mut().expect("standard layout"),
+            grad,
+            state: state
+                .iter_mut()
+                .map(|s| s.as_slice_mut().expect("standard layout"))
+                .collect(),
+        })
+    };
+    match &grad {
+        None => run(&[]),
+        Some(grad) if grad.is_standard_layout() => run(grad.as_slice().expect("standard layout")),
+        // A gradient in another order (Burn's backward gives every convolution weight's
+        // with its first two axes swapped) is read once into a buffer kept for the next
+        // step: a fresh one would cost a page fault per 4 KiB at every step.
+        Some(grad) => E::with_scratch(|scratch| {
+            super::relayout::row_major_into(grad.view(), scratch);
+            run(scratch)
+        }),
+    }
     (
         tensor::<E, B, D>(param),
         state.into_iter().map(tensor::<E, B, S>).collect(),
@@ -89,20 +101,26 @@ fn reduce_as<E: NdElement, B: Backend, R: Reduction<K>, const K: usize>(
     super::lanes::reduce_rows(&slices, |chunk| reduction.sums(chunk))
 }
 
-/// The array behind a tensor, in row-major order (a transposed or broadcast view is
-/// copied into one), so that every lane indexes elements the same way.
+/// The array behind a tensor, in row-major order (a transposed, permuted or broadcast view
+/// is copied into one, see [`super::relayout`]), so that every lane indexes elements the
+/// same way.
 fn array<E: NdElement, B: Backend, const D: usize>(t: Tensor<B, D>) -> SharedArray<E> {
+    let array = unwrap::<E, B, D>(t);
+    if array.is_standard_layout() {
+        array
+    } else {
+        super::relayout::row_major(array.view())
+    }
+}
+
+/// The array behind a tensor, in whatever layout it has.
+fn unwrap<E: NdElement, B: Backend, const D: usize>(t: Tensor<B, D>) -> SharedArray<E> {
     let mut slot = Some(t.into_primitive().tensor());
     let primitive = (&mut slot as &mut dyn Any)
         .downcast_mut::<Option<NdArrayTensor>>()
         .and_then(Option::take)
         .expect("an ndarray primitive (checked by `supported`)");
-    let array = E::unwrap(primitive);
-    if array.is_standard_layout() {
-        array
-    } else {
-        array.as_standard_layout().into_owned().into_shared()
-    }
+    E::unwrap(primitive)
 }
 
 fn tensor<E: NdElement, B: Backend, const D: usize>(array: SharedArray<E>) -> Tensor<B, D> {
@@ -118,6 +136,8 @@ fn tensor<E: NdElement, B: Backend, const D: usize>(array: SharedArray<E>) -> Te
 trait NdElement: Real {
     fn unwrap(t: NdArrayTensor) -> SharedArray<Self>;
     fn wrap(array: SharedArray<Self>) -> NdArrayTensor;
+    /// Runs `f` on this thread's reusable buffer of this element type.
+    fn with_scratch<T>(f: impl FnOnce(&mut Vec<Self>) -> T) -> T;
 }
 
 macro_rules! nd_element {
@@ -136,6 +156,18 @@ macro_rules! nd_element {
 
             fn wrap(array: SharedArray<Self>) -> NdArrayTensor {
                 NdArrayTensor::from(array)
+            }
+
+            fn with_scratch<T>(f: impl FnOnce(&mut Vec<Self>) -> T) -> T {
+                thread_local! {
+                    static SCRATCH: RefCell<Vec<$ty>> = const { RefCell::new(Vec::new()) };
+                }
+                SCRATCH.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut scratch) => f(&mut scratch),
+                    // A step that runs while this thread waits inside another (rayon may
+                    // hand it one) gets a buffer of its own.
+                    Err(_) => f(&mut Vec::new()),
+                })
             }
         }
     };
@@ -201,5 +233,45 @@ mod tests {
         assert!(kept.iter().all(|&x| x == 0.5), "the kept clone changed");
         let moved: Vec<f32> = param.into_data().to_vec().unwrap();
         assert!(moved.iter().all(|&x| x < 0.5), "the parameter did not move");
+    }
+
+    /// A gradient laid out as Burn's backward gives a convolution weight's (its first two
+    /// axes swapped) steps the parameter exactly as the same values in row-major order,
+    /// step after step (the later steps reuse the copy's buffer).
+    #[test]
+    fn a_permuted_gradient_steps_as_a_row_major_one() {
+        use burn::tensor::backend::Backend;
+        use burn::tensor::{Distribution, TensorData};
+        let device = Default::default();
+        let optim = LambConfig::new().with_weight_decay(1e-2).build();
+        let shape = [32, 9, 3, 3];
+        let values: Vec<f32> = (0..32 * 9 * 9).map(|i| (i as f32 * 0.37).sin()).collect();
+        let run = |permuted: bool| {
+            let mut param =
+                Tensor::<B, 4>::from_data(TensorData::new(values.clone(), shape), &device);
+            let mut state = None;
+            for k in 0..3 {
+                B::seed(&device, k);
+                let normal = Distribution::Normal(0.0, 1.0);
+                let grad = Tensor::<B, 4>::random([9, 32, 3, 3], normal, &device).swap_dims(0, 1);
+                assert!(!super::unwrap::<f32, B, 4>(grad.clone()).is_standard_layout());
+                let grad = if permuted {
+                    grad
+                } else {
+                    Tensor::from_data(grad.into_data(), &device)
+                };
+                (param, state) = SimpleOptimizer::<B>::step(&optim, 1e-2, param, grad, state);
+            }
+            param.into_data().to_vec::<f32>().unwrap()
+        };
+        let (permuted, row_major) = (run(true), run(false));
+        assert_ne!(permuted, values, "the parameter moved");
+        assert!(
+            permuted
+                .iter()
+                .zip(&row_major)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "a permuted gradient stepped differently"
+        );
     }
 }

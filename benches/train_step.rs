@@ -1,0 +1,384 @@
+//! The optimizer step of a real training loop, for every optimizer and wrapper of this crate
+//! and for Burn's Adam, AdamW and Adan: forward, backward, `GradientsParams::from_grads`,
+//! then `optim.step` through Burn's `OptimizerAdaptor` (or the wrapper), of which only the
+//! step is timed.
+//!
+//! ```text
+//! cargo bench --bench train_step                          # both models, every optimizer
+//! cargo bench --bench train_step -- --models resnet --only lamb,burn-adam
+//! ```
+//!
+//! Two models users train:
+//! - `bert`: a BERT-base encoder, Burn's `TransformerEncoder` with `d_model` 768, `d_ff`
+//!   3072, 12 heads and 12 layers: 192 parameter tensors (per layer four `768 x 768` and
+//!   two `768 x 3072` Linear weights with their biases, two LayerNorms), 85,054,464
+//!   parameters, the shapes `../shared/bench/torch_step.py bert` times PyTorch on. Input:
+//!   one sequence of 8 tokens, mean squared error to a random target.
+//! - `resnet`: a ResNet-18 for 32 x 32 images (3 x 3 stem, four stages of two basic blocks,
+//!   64 to 512 channels, 1 x 1 projections, batch norm after every convolution, a
+//!   512 x 10 head): 62 tensors, 11,173,962 parameters, of which 9,600 are in 40 batch-norm
+//!   vectors, so many small tensors. Input: two random images, mean squared error to a
+//!   random target.
+//!
+//! The gradients are the backward pass's own (fresh buffers each step, as in training), and
+//! the model's parameters come out of the forward pass, so this is what `Learner` steps.
+//! Each optimizer runs in its own process (this program re-runs itself): 6 warm-up steps,
+//! then the mean of 12 timed steps (two sync periods of the wrappers' default 6), each
+//! step followed by a read of one parameter value so that asynchronous backends have
+//! finished. Figures are ns per parameter per step; compare ratios within one run.
+
+use std::process::Command;
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, Module};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::transformer::{
+    TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
+};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Tensor};
+use holocron_optim::*;
+use holocron_optim_suite::backend;
+
+type B = backend::Autodiff;
+type Device = burn::tensor::Device<B>;
+
+const NAMES: [&str; 15] = [
+    "burn-adam",
+    "burn-adamw",
+    "burn-adan",
+    "lars",
+    "lamb",
+    "ralars",
+    "tadam",
+    "adabelief",
+    "adamp",
+    "adan",
+    "ademamix",
+    "lookahead-adam",
+    "scout-adam",
+    "lookahead-adabelief",
+    "scout-adabelief",
+];
+
+const WARM_UP: usize = 6;
+const TIMED: usize = 12;
+
+/// A model of the benchmark: its forward pass to a scalar loss on a fixed batch.
+trait Workload: AutodiffModule<B> + Sized {
+    fn new(device: &Device) -> Self;
+    fn loss(&self, device: &Device) -> Tensor<B, 1>;
+}
+
+#[derive(Module, Debug)]
+struct Bert<B: Backend> {
+    encoder: TransformerEncoder<B>,
+}
+
+impl Workload for Bert<B> {
+    fn new(device: &Device) -> Self {
+        let config = TransformerEncoderConfig::new(768, 3072, 12, 12).with_dropout(0.0);
+        Bert {
+            encoder: config.init(device),
+        }
+    }
+
+    fn loss(&self, device: &Device) -> Tensor<B, 1> {
+        let normal = Distribution::Normal(0.0, 1.0);
+        let input = Tensor::<B, 3>::random([1, 8, 768], normal, device);
+        let target = Tensor::<B, 3>::random([1, 8, 768], normal, device);
+        let output = self.encoder.forward(TransformerEncoderInput::new(input));
+        (output - target).powi_scalar(2).mean()
+    }
+}
+
+/// Convolution, batch norm.
+#[derive(Module, Debug)]
+struct ConvNorm<B: Backend> {
+    conv: Conv2d<B>,
+    norm: BatchNorm<B>,
+}
+
+impl<B: Backend> ConvNorm<B> {
+    fn new(from: usize, to: usize, kernel: usize, stride: usize, device: &B::Device) -> Self {
+        ConvNorm {
+            conv: Conv2dConfig::new([from, to], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    kernel / 2,
+                    kernel / 2,
+                    kernel / 2,
+                    kernel / 2,
+                ))
+                .with_bias(false)
+                .init(device),
+            norm: BatchNormConfig::new(to).init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.norm.forward(self.conv.forward(x))
+    }
+}
+
+/// ResNet's basic block: two 3 x 3 convolutions, the input added back (through a 1 x 1
+/// projection where the shape changes).
+#[derive(Module, Debug)]
+struct Block<B: Backend> {
+    first: ConvNorm<B>,
+    second: ConvNorm<B>,
+    projection: Option<ConvNorm<B>>,
+    relu: Relu,
+}
+
+impl<B: Backend> Block<B> {
+    fn new(from: usize, to: usize, stride: usize, device: &B::Device) -> Self {
+        Block {
+            first: ConvNorm::new(from, to, 3, stride, device),
+            second: ConvNorm::new(to, to, 3, 1, device),
+            projection: (from != to || stride != 1)
+                .then(|| ConvNorm::new(from, to, 1, stride, device)),
+            relu: Relu::new(),
+        }
+    }
+
+    fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let skip = match &self.projection {
+            Some(projection) => projection.forward(x.clone()),
+            None => x.clone(),
+        };
+        let y = self.relu.forward(self.first.forward(x));
+        self.relu.forward(self.second.forward(y) + skip)
+    }
+}
+
+#[derive(Module, Debug)]
+struct ResNet<B: Backend> {
+    stem: ConvNorm<B>,
+    blocks: Vec<Block<B>>,
+    pool: AdaptiveAvgPool2d,
+    head: Linear<B>,
+    relu: Relu,
+}
+
+impl Workload for ResNet<B> {
+    fn new(device: &Device) -> Self {
+        let mut blocks = vec![];
+        let mut from = 64;
+        for (stage, to) in [64, 128, 256, 512].into_iter().enumerate() {
+            let stride = if stage == 0 { 1 } else { 2 };
+            blocks.push(Block::new(from, to, stride, device));
+            blocks.push(Block::new(to, to, 1, device));
+            from = to;
+        }
+        ResNet {
+            stem: ConvNorm::new(3, 64, 3, 1, device),
+            blocks,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            head: LinearConfig::new(512, 10).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    fn loss(&self, device: &Device) -> Tensor<B, 1> {
+        let normal = Distribution::Normal(0.0, 1.0);
+        let images = Tensor::<B, 4>::random([1, 3, 16, 16], normal, device);
+        let target = Tensor::<B, 2>::random([1, 10], normal, device);
+        let mut x = self.relu.forward(self.stem.forward(images));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let features: Tensor<B, 2> = self.pool.forward(x).flatten(1, 3);
+        (self.head.forward(features) - target).powi_scalar(2).mean()
+    }
+}
+
+/// Trains `model` with `optim` and prints the mean step time in ns per parameter, and the
+/// number of parameters and of parameter tensors.
+fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
+    let device = Default::default();
+    B::seed(&device, 0);
+    let mut model = M::new(&device);
+    let numel = model.num_params();
+    eprintln!("{} parameters in {} tensors", numel, tensor_count(&model));
+    let mut times = vec![];
+    for step in 0..WARM_UP + TIMED {
+        let loss = model.loss(&device);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let paths = step_paths();
+        let start = Instant::now();
+        model = optim.step(1e-4, model, grads);
+        wait_for(&model);
+        if std::env::var_os("BENCH_STEPS").is_some() {
+            let ns = start.elapsed().as_secs_f64() * 1e9 / numel as f64;
+            eprintln!(
+                "step {step}: {ns:.3} ns/param, {:?}",
+                step_paths().since(paths)
+            );
+        }
+        if step >= WARM_UP {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!("{:.3} {numel}", mean * 1e9 / numel as f64);
+}
+
+fn tensor_count<M: Module<B>>(model: &M) -> usize {
+    struct Count(usize);
+    impl burn::module::ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, _: &burn::module::Param<Tensor<B, D>>) {
+            self.0 += 1;
+        }
+    }
+    let mut count = Count(0);
+    model.visit(&mut count);
+    count.0
+}
+
+/// Reads one parameter value back, so that an asynchronous backend has finished the step.
+fn wait_for<M: Module<B>>(model: &M) {
+    struct First(bool);
+    impl burn::module::ModuleVisitor<B> for First {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            if !self.0 {
+                let _ = param.val().flatten::<1>(0, D - 1).slice(0..1).into_data();
+                self.0 = true;
+            }
+        }
+    }
+    model.visit(&mut First(false));
+}
+
+/// Runs `measure::<$model, _>` with the optimizer named `$name`.
+macro_rules! measure_with {
+    ($model:ty, $name:expr) => {{
+        type M = $model;
+        match $name {
+            "burn-adam" => measure::<M, _>(AdamConfig::new().init::<B, M>()),
+            "burn-adamw" => measure::<M, _>(AdamWConfig::new().init::<B, M>()),
+            "burn-adan" => measure::<M, _>(burn::optim::AdanConfig::new().init::<B, M>()),
+            "lars" => measure::<M, _>(LarsConfig::new().with_momentum(0.9).init::<B, M>()),
+            "lamb" => measure::<M, _>(LambConfig::new().init::<B, M>()),
+            "ralars" => measure::<M, _>(RaLarsConfig::new().init::<B, M>()),
+            "tadam" => measure::<M, _>(TAdamConfig::new().init::<B, M>()),
+            "adabelief" => measure::<M, _>(AdaBeliefConfig::new().init::<B, M>()),
+            "adamp" => measure::<M, _>(AdamPConfig::new().init::<B, M>()),
+            "adan" => measure::<M, _>(AdanConfig::new().init::<B, M>()),
+            "ademamix" => measure::<M, _>(AdEMAMixConfig::new().init::<B, M>()),
+            "lookahead-adam" => {
+                measure::<M, _>(LookaheadConfig::new().init(AdamConfig::new().init::<B, M>()))
+            }
+            "scout-adam" => {
+                measure::<M, _>(ScoutConfig::new().init(AdamConfig::new().init::<B, M>()))
+            }
+            "lookahead-adabelief" => {
+                measure::<M, _>(LookaheadConfig::new().init(AdaBeliefConfig::new().init::<B, M>()))
+            }
+            "scout-adabelief" => {
+                measure::<M, _>(ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, M>()))
+            }
+            other => panic!("unknown optimizer {other}"),
+        }
+    }};
+}
+
+fn child(name: &str, model: &str) {
+    match model {
+        "bert" => measure_with!(Bert<B>, name),
+        "resnet" => measure_with!(ResNet<B>, name),
+        other => panic!("unknown model {other}: bert | resnet"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    if let Some(name) = value("--child") {
+        let model = value("--model").expect("--model");
+        return child(&name, &model);
+    }
+    let models: Vec<String> = value("--models")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_else(|| vec!["bert".to_string(), "resnet".to_string()]);
+    let only: Option<Vec<String>> =
+        value("--only").map(|s| s.split(',').map(str::to_string).collect());
+    let names: Vec<&str> = NAMES
+        .iter()
+        .copied()
+        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
+        .collect();
+    let exe = std::env::current_exe().expect("own path");
+    let run = |name: &str, model: &str| -> (f64, f64) {
+        let out = Command::new(&exe)
+            .args(["--child", name, "--model", model])
+            .output()
+            .expect("child runs");
+        if !out.status.success() {
+            eprintln!(
+                "{name} on {model}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut it = text
+            .split_whitespace()
+            .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
+        (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+    };
+    println!(
+        "backend {}, f32, {} threads available, CPU loops: {:?}",
+        backend::NAME,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        vectorization()
+    );
+    let mut results = vec![];
+    let mut sizes = vec![f64::NAN; models.len()];
+    for name in &names {
+        let row: Vec<f64> = models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let (ns, numel) = run(name, m);
+                if numel.is_finite() {
+                    sizes[i] = numel;
+                }
+                ns
+            })
+            .collect();
+        results.push((name.to_string(), row));
+    }
+    let header: Vec<String> = models
+        .iter()
+        .zip(&sizes)
+        .map(|(m, n)| format!("{m} ({:.1}M) ns/param | {m} vs burn Adam", n / 1e6))
+        .collect();
+    println!("\n| optimizer | {} |", header.join(" | "));
+    println!("|---|{}", "---|---|".repeat(models.len()));
+    let adam: Vec<f64> = (0..models.len())
+        .map(|i| {
+            results
+                .iter()
+                .find(|(n, _)| n == "burn-adam")
+                .map_or(f64::NAN, |(_, r)| r[i])
+        })
+        .collect();
+    for (name, row) in &results {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&adam)
+            .map(|(&ns, &base)| format!("{ns:.2} | {:.2}x", ns / base))
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
+    }
+}

@@ -44,6 +44,7 @@ use holocron_optim::*;
 use holocron_optim_suite::backend;
 
 type B = backend::Autodiff;
+type Inner = backend::Backend;
 type Device = burn::tensor::Device<B>;
 
 const NAMES: [&str; 15] = [
@@ -204,27 +205,53 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
     let mut model = M::new(&device);
     let numel = model.num_params();
     eprintln!("{} parameters in {} tensors", numel, tensor_count(&model));
-    let mut times = vec![];
+    let (mut steps, mut frees) = (vec![], vec![]);
     for step in 0..WARM_UP + TIMED {
         let loss = model.loss(&device);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
+        // Handles to the gradients, so that their buffers outlive the step and are freed
+        // after it, timed apart: PyTorch frees its gradients in `zero_grad`, outside its
+        // timed step, while Burn's adaptor drops each one inside the step.
+        let kept = kept_gradients(&model, &grads);
         let paths = step_paths();
         let start = Instant::now();
         model = optim.step(1e-4, model, grads);
         wait_for(&model);
+        let stepped = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        drop(kept);
+        let freed = start.elapsed().as_secs_f64();
         if std::env::var_os("BENCH_STEPS").is_some() {
-            let ns = start.elapsed().as_secs_f64() * 1e9 / numel as f64;
+            let ns = |s: f64| s * 1e9 / numel as f64;
             eprintln!(
-                "step {step}: {ns:.3} ns/param, {:?}",
+                "step {step}: {:.3} ns/param, freeing the gradients {:.3}, {:?}",
+                ns(stepped),
+                ns(freed),
                 step_paths().since(paths)
             );
         }
         if step >= WARM_UP {
-            times.push(start.elapsed().as_secs_f64());
+            steps.push(stepped);
+            frees.push(freed);
         }
     }
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    println!("{:.3} {numel}", mean * 1e9 / numel as f64);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64 * 1e9 / numel as f64;
+    println!("{:.3} {:.3} {numel}", mean(&steps), mean(&frees));
+}
+
+/// A handle to every parameter's gradient in `grads`.
+fn kept_gradients<M: Module<B>>(model: &M, grads: &GradientsParams) -> Vec<Box<dyn std::any::Any>> {
+    struct Keep<'a>(&'a GradientsParams, Vec<Box<dyn std::any::Any>>);
+    impl burn::module::ModuleVisitor<B> for Keep<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            if let Some(grad) = self.0.get::<Inner, D>(param.id) {
+                self.1.push(Box::new(grad));
+            }
+        }
+    }
+    let mut keep = Keep(grads, vec![]);
+    model.visit(&mut keep);
+    keep.1
 }
 
 fn tensor_count<M: Module<B>>(model: &M) -> usize {
@@ -317,7 +344,7 @@ fn main() {
         .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
         .collect();
     let exe = std::env::current_exe().expect("own path");
-    let run = |name: &str, model: &str| -> (f64, f64) {
+    let run = |name: &str, model: &str| -> (f64, f64, f64) {
         let out = Command::new(&exe)
             .args(["--child", name, "--model", model])
             .output()
@@ -332,7 +359,8 @@ fn main() {
         let mut it = text
             .split_whitespace()
             .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
-        (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+        let mut next = || it.next().unwrap_or(f64::NAN);
+        (next(), next(), next())
     };
     println!(
         "backend {}, f32, {} threads available, CPU loops: {:?}",
@@ -345,15 +373,15 @@ fn main() {
     let mut results = vec![];
     let mut sizes = vec![f64::NAN; models.len()];
     for name in &names {
-        let row: Vec<f64> = models
+        let row: Vec<(f64, f64)> = models
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let (ns, numel) = run(name, m);
+                let (ns, free, numel) = run(name, m);
                 if numel.is_finite() {
                     sizes[i] = numel;
                 }
-                ns
+                (ns, free)
             })
             .collect();
         results.push((name.to_string(), row));
@@ -361,23 +389,28 @@ fn main() {
     let header: Vec<String> = models
         .iter()
         .zip(&sizes)
-        .map(|(m, n)| format!("{m} ({:.1}M) ns/param | {m} vs burn Adam", n / 1e6))
+        .map(|(m, n)| {
+            format!(
+                "{m} ({:.1}M) step ns/param | {m} vs burn Adam | {m} freeing the gradients",
+                n / 1e6
+            )
+        })
         .collect();
     println!("\n| optimizer | {} |", header.join(" | "));
-    println!("|---|{}", "---|---|".repeat(models.len()));
+    println!("|---|{}", "---|---|---|".repeat(models.len()));
     let adam: Vec<f64> = (0..models.len())
         .map(|i| {
             results
                 .iter()
                 .find(|(n, _)| n == "burn-adam")
-                .map_or(f64::NAN, |(_, r)| r[i])
+                .map_or(f64::NAN, |(_, r)| r[i].0)
         })
         .collect();
     for (name, row) in &results {
         let cells: Vec<String> = row
             .iter()
             .zip(&adam)
-            .map(|(&ns, &base)| format!("{ns:.2} | {:.2}x", ns / base))
+            .map(|(&(ns, free), &base)| format!("{ns:.2} | {:.2}x | {free:.2}", ns / base))
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }

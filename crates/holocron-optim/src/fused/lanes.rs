@@ -1,4 +1,5 @@
 use super::Real;
+use super::relayout::Gather;
 
 /// The raw buffers of one parameter tensor's step, all of the same length and in the same
 /// (row-major) order: the parameter and the state lanes are updated in place, the gradient
@@ -6,8 +7,11 @@ use super::Real;
 pub(crate) struct Lanes<'a, E> {
     /// The parameter.
     pub param: &'a mut [E],
-    /// The gradient.
+    /// The gradient (empty where `gather` reads it, or where there is none).
     pub grad: &'a [E],
+    /// The gradient, where it is a view in another order: [`Lanes::pass`] reads each
+    /// chunk's part of it into `grad` just before the chunk runs.
+    pub gather: Option<&'a Gather<'a, E>>,
     /// The state tensors, in the order the optimizer listed them.
     pub state: Vec<&'a mut [E]>,
 }
@@ -30,8 +34,9 @@ impl<E: Real> Lanes<'_, E> {
     ) -> [f64; K] {
         let n = self.len();
         // An empty gradient lane is a kernel without gradient (a wrapper's sync).
+        let grad_len = self.gather.map_or(self.grad.len(), Gather::len);
         assert!(
-            self.grad.is_empty() || self.grad.len() == n,
+            grad_len == 0 || grad_len == n,
             "gradient and parameter differ in size"
         );
         for lane in &self.state {
@@ -41,28 +46,49 @@ impl<E: Real> Lanes<'_, E> {
                 "optimizer state and parameter differ in size"
             );
         }
+        let gather = self.gather;
+        // Chunk `start..start + len` with its gradient, read first where it is gathered.
+        let run = |start: usize, lanes: Lanes<'_, E>| match gather {
+            None => pass(lanes),
+            Some(gather) => E::with_buffer(|buffer| {
+                gather.read(start, lanes.param.len(), buffer);
+                pass(Lanes {
+                    grad: buffer,
+                    ..lanes
+                })
+            }),
+        };
         if n <= CHUNK {
-            return pass(Lanes {
-                param: self.param,
-                grad: self.grad,
-                state: self.state.iter_mut().map(|s| &mut **s).collect(),
-            });
+            return run(
+                0,
+                Lanes {
+                    param: self.param,
+                    grad: self.grad,
+                    gather: None,
+                    state: self.state.iter_mut().map(|s| &mut **s).collect(),
+                },
+            );
         }
         let mut state_chunks: Vec<_> = self.state.iter_mut().map(|s| s.chunks_mut(CHUNK)).collect();
         let mut grad_chunks = self.grad.chunks(CHUNK);
-        let jobs: Vec<Lanes<'_, E>> = self
+        let jobs: Vec<(usize, Lanes<'_, E>)> = self
             .param
             .chunks_mut(CHUNK)
-            .map(|param| Lanes {
-                param,
-                grad: grad_chunks.next().unwrap_or(&[]),
-                state: state_chunks
-                    .iter_mut()
-                    .map(|chunks| chunks.next().expect("lanes of equal length"))
-                    .collect(),
+            .enumerate()
+            .map(|(c, param)| {
+                let lanes = Lanes {
+                    param,
+                    grad: grad_chunks.next().unwrap_or(&[]),
+                    gather: None,
+                    state: state_chunks
+                        .iter_mut()
+                        .map(|chunks| chunks.next().expect("lanes of equal length"))
+                        .collect(),
+                };
+                (c * CHUNK, lanes)
             })
             .collect();
-        run_jobs(jobs, &pass)
+        run_jobs(jobs, &|(start, lanes)| run(start, lanes))
     }
 }
 
@@ -103,9 +129,9 @@ fn in_chunk_order<const K: usize>(partials: &[[f64; K]]) -> [f64; K] {
     total
 }
 
-fn run_jobs<E: Real, const K: usize>(
-    jobs: Vec<Lanes<'_, E>>,
-    pass: &(impl Fn(Lanes<'_, E>) -> [f64; K] + Sync),
+fn run_jobs<J: Send, const K: usize>(
+    jobs: Vec<J>,
+    pass: &(impl Fn(J) -> [f64; K] + Sync),
 ) -> [f64; K] {
     use rayon::prelude::*;
     let partials: Vec<[f64; K]> = jobs.into_par_iter().map(pass).collect();
@@ -192,6 +218,7 @@ mod tests {
             let mut lanes = Lanes {
                 param: &mut param,
                 grad: &[],
+                gather: None,
                 state: vec![],
             };
             let [total] = lanes.pass(|chunk| [chunk.param.iter().sum::<f64>()]);

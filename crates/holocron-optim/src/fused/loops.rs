@@ -55,14 +55,18 @@ impl<R: Rule> Kernel for RuleStep<R> {
         let c = R::cast::<E>(self.coefficients);
         let count = R::lanes(FLAG);
         let totals = if R::SUMMED {
-            lanes.pass(|Lanes { param, grad, state }| {
-                let n = param.len();
-                isa::run(Sums::<R, E, FLAG> {
-                    c,
-                    grad: &grad[..n],
-                    rows: rows(param, state, count),
-                })
-            })
+            lanes.pass(
+                |Lanes {
+                     param, grad, state, ..
+                 }| {
+                    let n = param.len();
+                    isa::run(Sums::<R, E, FLAG> {
+                        c,
+                        grad: &grad[..n],
+                        rows: rows(param, state, count),
+                    })
+                },
+            )
         } else {
             [0.0; 4]
         };
@@ -72,16 +76,20 @@ impl<R: Rule> Kernel for RuleStep<R> {
             lane[0] = E::of(R::next_carried(scalars));
         }
         let s = R::cast_scalars::<E>(scalars);
-        lanes.pass(|Lanes { param, grad, state }| {
-            let n = param.len();
-            isa::run(Update::<R, E, FLAG> {
-                c,
-                s,
-                grad: &grad[..n],
-                rows: rows(param, state, count),
-            });
-            []
-        });
+        lanes.pass(
+            |Lanes {
+                 param, grad, state, ..
+             }| {
+                let n = param.len();
+                isa::run(Update::<R, E, FLAG> {
+                    c,
+                    s,
+                    grad: &grad[..n],
+                    rows: rows(param, state, count),
+                });
+                []
+            },
+        );
     }
 }
 

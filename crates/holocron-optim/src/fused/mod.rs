@@ -18,7 +18,6 @@ mod lanes;
 mod loops;
 #[cfg(feature = "ndarray")]
 mod ndarray;
-#[cfg(feature = "ndarray")]
 mod relayout;
 mod step;
 

@@ -1,175 +1,158 @@
-//! Row-major copies of strided arrays, fast for the layouts Burn's backward produces.
+//! Strided arrays read in row-major order, fast for the layouts Burn's backward produces.
 //!
 //! The CPU loops index every lane by the same position, so a gradient that is a view in
-//! another order is copied into row-major order first. Burn's ndarray backward hands out
-//! such views for every convolution weight (`swap_dims(0, 1)` of the gradient it computes)
-//! and ndarray's own `as_standard_layout` walks them one element at a time through an index
-//! iterator: on a ResNet-18 that copy took about ten times as long as the optimizer's update.
-//! Here the dimensions that stay contiguous are merged into runs copied whole, and the last
-//! two remaining dimensions are copied in tiles, so that both sides stay in cache.
+//! another order is read in row-major order. Burn's ndarray backward hands out such views
+//! for every convolution weight (`swap_dims(0, 1)` of the gradient it computes), and
+//! ndarray's own `as_standard_layout` copies them one element at a time through an index
+//! iterator: on a ResNet-18 that copy took about ten times as long as the optimizer's
+//! update. Here the dimensions that stay contiguous are merged into runs read whole, and
+//! the CPU loops read each chunk's part of the gradient just before they use it
+//! ([`Gather::read`]), into a buffer that stays in cache: no gradient-sized copy is written
+//! and read again.
 
-use std::mem::MaybeUninit;
+use std::marker::PhantomData;
 
+#[cfg(feature = "ndarray")]
 use burn::backend::ndarray::SharedArray;
+#[cfg(feature = "ndarray")]
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 
-/// Runs per side of a tile.
-const TILE: usize = 32;
-
 /// `view` in row-major order, in a new array.
-pub(super) fn row_major<E: Copy + Send + Sync>(view: ArrayViewD<'_, E>) -> SharedArray<E> {
+#[cfg(feature = "ndarray")]
+pub(super) fn row_major<E: Copy>(view: ArrayViewD<'_, E>) -> SharedArray<E> {
     let shape = view.shape().to_vec();
-    let mut out = vec![];
-    row_major_into(view, &mut out);
-    ArrayD::from_shape_vec(IxDyn(&shape), out)
+    let values = match Gather::of(&view) {
+        Some(gather) => {
+            let mut values = vec![];
+            gather.read(0, gather.len(), &mut values);
+            values
+        }
+        None => view.iter().copied().collect(),
+    };
+    ArrayD::from_shape_vec(IxDyn(&shape), values)
         .expect("as many elements as the shape")
         .into_shared()
 }
 
-/// `view`'s elements in row-major order, in `out` (its old contents dropped, its memory
-/// reused).
-pub(super) fn row_major_into<E: Copy + Send + Sync>(view: ArrayViewD<'_, E>, out: &mut Vec<E>) {
-    out.clear();
-    let Some(plan) = Plan::of(&view) else {
-        out.extend(view.iter().copied());
-        return;
-    };
-    let n = view.len();
-    out.reserve(n);
-    let written = plan.copy(view.as_ptr(), out.spare_capacity_mut());
-    assert_eq!(written, n, "every element written once");
-    // SAFETY: `copy` wrote the first `n` elements, as it returned.
-    unsafe { out.set_len(n) };
-}
-
-/// The copy of a view as loops: `outer` dimensions (length, stride) walked in row-major
-/// order, then a tile loop over the dimensions `rows` and `cols`, each element of which is a
-/// run of `run` elements contiguous in the source.
-struct Plan {
+/// A view's elements in row-major order, read a range at a time.
+///
+/// The view, with its dimensions of length 1 dropped and neighbours whose elements follow
+/// each other in memory merged, is walked as `outer` dimensions, then `rows`, then `cols`,
+/// each element of which is a run of `run` elements contiguous in memory.
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+pub(crate) struct Gather<'a, E> {
+    source: *const E,
     outer: Vec<(usize, isize)>,
     rows: (usize, isize),
     cols: (usize, isize),
     run: usize,
+    len: usize,
+    view: PhantomData<&'a [E]>,
 }
 
-impl Plan {
-    /// `None` for a view this does not take (a negative stride).
-    fn of<E>(view: &ArrayViewD<'_, E>) -> Option<Plan> {
+// SAFETY: a `Gather` only reads the view it borrows, as a shared `&[E]` would.
+unsafe impl<E: Sync> Sync for Gather<'_, E> {}
+
+#[cfg(feature = "ndarray")]
+impl<'a, E: Copy> Gather<'a, E> {
+    /// `None` for a view this does not read (one with a negative stride).
+    pub(crate) fn of(view: &'a ArrayViewD<'a, E>) -> Option<Self> {
         if view.strides().iter().any(|&s| s < 0) {
             return None;
         }
-        // Row-major order; a dimension of length 1 moves nothing.
-        let mut dims: Vec<(usize, isize)> = view
-            .shape()
-            .iter()
-            .zip(view.strides())
-            .filter(|(len, _)| **len != 1)
-            .map(|(&len, &stride)| (len, stride))
-            .collect();
-        // Neighbours whose elements follow each other in the source are one dimension.
-        let mut merged: Vec<(usize, isize)> = vec![];
-        for (len, stride) in dims.drain(..) {
-            match merged.last_mut() {
+        let mut dims: Vec<(usize, isize)> = vec![];
+        for (&len, &stride) in view.shape().iter().zip(view.strides()) {
+            match dims.last_mut() {
+                _ if len == 1 => {}
                 Some((outer_len, outer_stride)) if *outer_stride == stride * len as isize => {
                     *outer_len *= len;
                     *outer_stride = stride;
                 }
-                _ => merged.push((len, stride)),
+                _ => dims.push((len, stride)),
             }
         }
-        let run = match merged.last() {
+        let run = match dims.last() {
             Some(&(len, 1)) => {
-                merged.pop();
+                dims.pop();
                 len
             }
             _ => 1,
         };
-        let cols = merged.pop().unwrap_or((1, 0));
-        let rows = merged.pop().unwrap_or((1, 0));
-        Some(Plan {
-            outer: merged,
+        let cols = dims.pop().unwrap_or((1, 0));
+        let rows = dims.pop().unwrap_or((1, 0));
+        Some(Gather {
+            source: view.as_ptr(),
+            outer: dims,
             rows,
             cols,
             run,
+            len: view.len(),
+            view: PhantomData,
         })
-    }
-
-    /// Copies the view starting at `source` into `out`, in order; returns how many
-    /// elements it wrote. Each band of `TILE` rows goes to `out` as one contiguous range,
-    /// so the bands are copied in parallel.
-    fn copy<E: Copy + Send + Sync>(&self, source: *const E, out: &mut [MaybeUninit<E>]) -> usize {
-        use rayon::prelude::*;
-        let outer_count: usize = self.outer.iter().map(|(len, _)| len).product();
-        let (rows, cols) = (self.rows.0, self.cols.0);
-        let row_len = cols * self.run;
-        let n = outer_count * rows * row_len;
-        // Bands: (outer index, first row, the band's part of `out`).
-        let mut bands = vec![];
-        let mut rest = &mut out[..n];
-        for b in 0..outer_count {
-            for first in (0..rows).step_by(TILE) {
-                let band_rows = TILE.min(rows - first);
-                let (band, tail) = rest.split_at_mut(band_rows * row_len);
-                bands.push((b, first, band));
-                rest = tail;
-            }
-        }
-        let source = Source(source);
-        bands
-            .into_par_iter()
-            .for_each(|(b, first, band)| self.copy_band(&source, b, first, band));
-        n
-    }
-
-    /// Rows `first..` (as many as `band` holds) of outer index `b`, tile by tile.
-    fn copy_band<E: Copy>(
-        &self,
-        source: &Source<E>,
-        b: usize,
-        first: usize,
-        band: &mut [MaybeUninit<E>],
-    ) {
-        let (_, row_stride) = self.rows;
-        let (cols, col_stride) = self.cols;
-        let row_len = cols * self.run;
-        // The outer index's offset, the last dimension fastest.
-        let mut base = 0isize;
-        let mut rest = b;
-        for &(len, stride) in self.outer.iter().rev() {
-            base += (rest % len) as isize * stride;
-            rest /= len;
-        }
-        let band_rows = band.len() / row_len.max(1);
-        for col_tile in (0..cols).step_by(TILE) {
-            for r in 0..band_rows {
-                let row = base + (first + r) as isize * row_stride;
-                for c in col_tile..(col_tile + TILE).min(cols) {
-                    let at = row + c as isize * col_stride;
-                    // SAFETY: `at` is the offset of element (…, first + r, c, 0) of the view,
-                    // and its `run` elements follow it contiguously (`Plan::of`), so the
-                    // whole run lies inside the view's memory, which outlives the copy.
-                    let run = unsafe { std::slice::from_raw_parts(source.0.offset(at), self.run) };
-                    let to = r * row_len + c * self.run;
-                    for (slot, value) in band[to..to + self.run].iter_mut().zip(run) {
-                        slot.write(*value);
-                    }
-                }
-            }
-        }
     }
 }
 
-/// The view's first element, shared by the threads that copy disjoint bands of it.
-struct Source<E>(*const E);
+#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
+impl<E: Copy> Gather<'_, E> {
+    /// The number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
 
-// SAFETY: the bands only read through the pointer, while the view they copy is borrowed.
-unsafe impl<E: Sync> Sync for Source<E> {}
+    /// Elements `start..start + n` in row-major order, into `out` (cleared first).
+    pub(crate) fn read(&self, start: usize, n: usize, out: &mut Vec<E>) {
+        assert!(start + n <= self.len, "a range inside the view");
+        out.clear();
+        out.reserve(n);
+        let slots = &mut out.spare_capacity_mut()[..n];
+        let (rows, row_stride) = self.rows;
+        let (cols, col_stride) = self.cols;
+        let run = self.run;
+        let row_len = cols * run;
+        let (mut at, end) = (start, start + n);
+        while at < end {
+            let row = at / row_len;
+            let row_start = row * row_len;
+            let row_end = (row_start + row_len).min(end);
+            let base = self.outer_offset(row / rows) + (row % rows) as isize * row_stride;
+            let (mut c, mut k) = ((at - row_start) / run, (at - row_start) % run);
+            while at < row_end {
+                let take = (run - k).min(row_end - at);
+                let from = base + c as isize * col_stride + k as isize;
+                // SAFETY: `from` is the offset of element (…, row, c, k) of the view, and the
+                // `take` elements after it lie in the same run, which is contiguous in the
+                // view's memory (`Gather::of`); the view is borrowed for `'a`.
+                let values = unsafe { std::slice::from_raw_parts(self.source.offset(from), take) };
+                // Element by element: runs are short (9 for a 3 x 3 kernel, 1 for a 1 x 1),
+                // where a call to `memcpy` per run would cost more than the copy.
+                for (slot, value) in slots[at - start..at - start + take].iter_mut().zip(values) {
+                    slot.write(*value);
+                }
+                at += take;
+                c += 1;
+                k = 0;
+            }
+        }
+        // SAFETY: the loop above wrote each of the first `n` slots once.
+        unsafe { out.set_len(n) };
+    }
 
-#[cfg(test)]
+    /// The memory offset of outer index `b` (the outer dimensions in row-major order).
+    fn outer_offset(&self, mut b: usize) -> isize {
+        let mut offset = 0;
+        for &(len, stride) in self.outer.iter().rev() {
+            offset += (b % len) as isize * stride;
+            b /= len;
+        }
+        offset
+    }
+}
+
+#[cfg(all(test, feature = "ndarray"))]
 mod tests {
     use ndarray::{ArrayD, Axis, IxDyn, s};
 
-    use super::row_major;
+    use super::{Gather, row_major};
 
     fn counting(shape: &[usize]) -> ArrayD<f32> {
         let n: usize = shape.iter().product();
@@ -182,6 +165,22 @@ mod tests {
         assert_eq!(copied.shape(), view.shape(), "{what}: shape");
         assert!(copied.is_standard_layout(), "{what}: layout");
         assert_eq!(copied.as_slice().unwrap(), &expected[..], "{what}: values");
+        // Read in ranges that start and end inside runs and rows, as the loops' chunks do.
+        if let Some(gather) = Gather::of(&view) {
+            let mut read = vec![];
+            let mut part = vec![];
+            let mut start = 0;
+            for width in [7, 1, 13, 40].into_iter().cycle() {
+                if start >= gather.len() {
+                    break;
+                }
+                let n = width.min(gather.len() - start);
+                gather.read(start, n, &mut part);
+                read.extend_from_slice(&part);
+                start += n;
+            }
+            assert_eq!(read, expected, "{what}: read in ranges");
+        }
     }
 
     /// The layouts Burn hands out (a convolution weight's gradient is the swap of its

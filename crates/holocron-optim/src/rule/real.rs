@@ -27,6 +27,9 @@ pub(crate) trait Real:
     fn max(self, other: Self) -> Self;
     /// The absolute value.
     fn abs(self) -> Self;
+    /// Runs `f` on this thread's reusable buffer of this type (a chunk of a gradient read
+    /// in another order; a fresh one where `f` runs inside another call on this thread).
+    fn with_buffer<T>(f: impl FnOnce(&mut Vec<Self>) -> T) -> T;
 }
 
 macro_rules! real {
@@ -55,6 +58,16 @@ macro_rules! real {
             #[inline(always)]
             fn abs(self) -> Self {
                 <$ty>::abs(self)
+            }
+            fn with_buffer<T>(f: impl FnOnce(&mut Vec<Self>) -> T) -> T {
+                thread_local! {
+                    static BUFFER: core::cell::RefCell<Vec<$ty>> =
+                        const { core::cell::RefCell::new(Vec::new()) };
+                }
+                BUFFER.with(|cell| match cell.try_borrow_mut() {
+                    Ok(mut buffer) => f(&mut buffer),
+                    Err(_) => f(&mut Vec::new()),
+                })
             }
         }
     };

@@ -23,36 +23,19 @@
 //! parameter, which includes the parameters (4) and gradients (4) themselves.
 //! Absolute figures drift on shared machines: compare ratios within one run.
 
-use std::process::Command;
+mod common;
+
 use std::time::Instant;
 
 use burn::module::{Module, Param};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
-use holocron_optim::*;
+use common::{Args, child_numbers, measure_with, print_setting};
 use holocron_optim_suite::backend;
 
 type B = backend::Autodiff;
 type Inner = backend::Backend;
-
-const NAMES: [&str; 15] = [
-    "burn-adam",
-    "burn-adamw",
-    "burn-adan",
-    "lars",
-    "lamb",
-    "ralars",
-    "tadam",
-    "adabelief",
-    "adamp",
-    "adan",
-    "ademamix",
-    "lookahead-adam",
-    "scout-adam",
-    "lookahead-adabelief",
-    "scout-adabelief",
-];
 
 /// One whole sync period of the wrappers, so that the timed steps see their steady state.
 const WARM_UP: usize = 6;
@@ -165,83 +148,23 @@ fn measure<O: Optimizer<Params<B>, B>>(mut optim: O, shapes: &Shapes) {
 }
 
 fn child(name: &str, workload: &str) {
-    let n = &Shapes::of(workload);
-    match name {
-        "burn-adam" => measure(AdamConfig::new().init::<B, Params<B>>(), n),
-        "burn-adamw" => measure(AdamWConfig::new().init::<B, Params<B>>(), n),
-        "burn-adan" => measure(burn::optim::AdanConfig::new().init::<B, Params<B>>(), n),
-        "lars" => measure(
-            LarsConfig::new().with_momentum(0.9).init::<B, Params<B>>(),
-            n,
-        ),
-        "lamb" => measure(LambConfig::new().init::<B, Params<B>>(), n),
-        "ralars" => measure(RaLarsConfig::new().init::<B, Params<B>>(), n),
-        "tadam" => measure(TAdamConfig::new().init::<B, Params<B>>(), n),
-        "adabelief" => measure(AdaBeliefConfig::new().init::<B, Params<B>>(), n),
-        "adamp" => measure(AdamPConfig::new().init::<B, Params<B>>(), n),
-        "adan" => measure(AdanConfig::new().init::<B, Params<B>>(), n),
-        "ademamix" => measure(AdEMAMixConfig::new().init::<B, Params<B>>(), n),
-        "lookahead-adam" => measure(
-            LookaheadConfig::new().init(AdamConfig::new().init::<B, Params<B>>()),
-            n,
-        ),
-        "scout-adam" => measure(
-            ScoutConfig::new().init(AdamConfig::new().init::<B, Params<B>>()),
-            n,
-        ),
-        "lookahead-adabelief" => measure(
-            LookaheadConfig::new().init(AdaBeliefConfig::new().init::<B, Params<B>>()),
-            n,
-        ),
-        "scout-adabelief" => measure(
-            ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, Params<B>>()),
-            n,
-        ),
-        other => panic!("unknown optimizer {other}"),
-    }
+    let shapes = &Shapes::of(workload);
+    measure_with!(name, B, Params<B>, measure(shapes))
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if let Some(name) = value("--child") {
-        let workload = value("--workload").unwrap_or_else(|| "4".to_string());
+    let args = Args::of_process();
+    if let Some(name) = args.value("--child") {
+        let workload = args.value("--workload").unwrap_or_else(|| "4".to_string());
         return child(&name, &workload);
     }
-    let sizes: Vec<String> = value("--sizes")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|| vec!["4".to_string(), "32".to_string()]);
-    let only: Option<Vec<String>> =
-        value("--only").map(|s| s.split(',').map(str::to_string).collect());
-    let names: Vec<&str> = NAMES
-        .iter()
-        .copied()
-        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
-        .collect();
-    let exe = std::env::current_exe().expect("own path");
+    let sizes = args.list("--sizes", &["4", "32"]);
+    let names = args.optimizers();
     let run = |name: &str, workload: &str| -> (f64, f64) {
-        let out = Command::new(&exe)
-            .args(["--child", name, "--workload", workload])
-            .output()
-            .expect("child runs");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text
-            .split_whitespace()
-            .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
-        (it.next().unwrap_or(f64::NAN), it.next().unwrap_or(f64::NAN))
+        let numbers = child_numbers(&["--child", name, "--workload", workload], 2);
+        (numbers[0], numbers[1])
     };
-    println!(
-        "backend {}, f32, {} threads available",
-        backend::NAME,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    );
+    print_setting(backend::NAME);
     let header: Vec<String> = sizes
         .iter()
         .map(|w| {

@@ -27,7 +27,8 @@
 //! step followed by a read of one parameter value so that asynchronous backends have
 //! finished. Figures are ns per parameter per step; compare ratios within one run.
 
-use std::process::Command;
+mod common;
+
 use std::time::Instant;
 
 use burn::module::{AutodiffModule, Module};
@@ -37,33 +38,16 @@ use burn::nn::transformer::{
     TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput,
 };
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Tensor};
-use holocron_optim::*;
+use common::{Args, child_numbers, measure_with, print_setting};
+use holocron_optim::step_paths;
 use holocron_optim_suite::backend;
 
 type B = backend::Autodiff;
 type Inner = backend::Backend;
 type Device = burn::tensor::Device<B>;
-
-const NAMES: [&str; 15] = [
-    "burn-adam",
-    "burn-adamw",
-    "burn-adan",
-    "lars",
-    "lamb",
-    "ralars",
-    "tadam",
-    "adabelief",
-    "adamp",
-    "adan",
-    "ademamix",
-    "lookahead-adam",
-    "scout-adam",
-    "lookahead-adabelief",
-    "scout-adabelief",
-];
 
 const WARM_UP: usize = 6;
 const TIMED: usize = 12;
@@ -280,96 +264,27 @@ fn wait_for<M: Module<B>>(model: &M) {
     model.visit(&mut First(false));
 }
 
-/// Runs `measure::<$model, _>` with the optimizer named `$name`.
-macro_rules! measure_with {
-    ($model:ty, $name:expr) => {{
-        type M = $model;
-        match $name {
-            "burn-adam" => measure::<M, _>(AdamConfig::new().init::<B, M>()),
-            "burn-adamw" => measure::<M, _>(AdamWConfig::new().init::<B, M>()),
-            "burn-adan" => measure::<M, _>(burn::optim::AdanConfig::new().init::<B, M>()),
-            "lars" => measure::<M, _>(LarsConfig::new().with_momentum(0.9).init::<B, M>()),
-            "lamb" => measure::<M, _>(LambConfig::new().init::<B, M>()),
-            "ralars" => measure::<M, _>(RaLarsConfig::new().init::<B, M>()),
-            "tadam" => measure::<M, _>(TAdamConfig::new().init::<B, M>()),
-            "adabelief" => measure::<M, _>(AdaBeliefConfig::new().init::<B, M>()),
-            "adamp" => measure::<M, _>(AdamPConfig::new().init::<B, M>()),
-            "adan" => measure::<M, _>(AdanConfig::new().init::<B, M>()),
-            "ademamix" => measure::<M, _>(AdEMAMixConfig::new().init::<B, M>()),
-            "lookahead-adam" => {
-                measure::<M, _>(LookaheadConfig::new().init(AdamConfig::new().init::<B, M>()))
-            }
-            "scout-adam" => {
-                measure::<M, _>(ScoutConfig::new().init(AdamConfig::new().init::<B, M>()))
-            }
-            "lookahead-adabelief" => {
-                measure::<M, _>(LookaheadConfig::new().init(AdaBeliefConfig::new().init::<B, M>()))
-            }
-            "scout-adabelief" => {
-                measure::<M, _>(ScoutConfig::new().init(AdaBeliefConfig::new().init::<B, M>()))
-            }
-            other => panic!("unknown optimizer {other}"),
-        }
-    }};
-}
-
 fn child(name: &str, model: &str) {
     match model {
-        "bert" => measure_with!(Bert<B>, name),
-        "resnet" => measure_with!(ResNet<B>, name),
+        "bert" => measure_with!(name, B, Bert<B>, measure()),
+        "resnet" => measure_with!(name, B, ResNet<B>, measure()),
         other => panic!("unknown model {other}: bert | resnet"),
     }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let value = |flag: &str| {
-        args.iter()
-            .position(|a| a == flag)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    if let Some(name) = value("--child") {
-        let model = value("--model").expect("--model");
+    let args = Args::of_process();
+    if let Some(name) = args.value("--child") {
+        let model = args.value("--model").expect("--model");
         return child(&name, &model);
     }
-    let models: Vec<String> = value("--models")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_else(|| vec!["bert".to_string(), "resnet".to_string()]);
-    let only: Option<Vec<String>> =
-        value("--only").map(|s| s.split(',').map(str::to_string).collect());
-    let names: Vec<&str> = NAMES
-        .iter()
-        .copied()
-        .filter(|n| only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
-        .collect();
-    let exe = std::env::current_exe().expect("own path");
+    let models = args.list("--models", &["bert", "resnet"]);
+    let names = args.optimizers();
     let run = |name: &str, model: &str| -> (f64, f64, f64) {
-        let out = Command::new(&exe)
-            .args(["--child", name, "--model", model])
-            .output()
-            .expect("child runs");
-        if !out.status.success() {
-            eprintln!(
-                "{name} on {model}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut it = text
-            .split_whitespace()
-            .map(|v| v.parse::<f64>().unwrap_or(f64::NAN));
-        let mut next = || it.next().unwrap_or(f64::NAN);
-        (next(), next(), next())
+        let numbers = child_numbers(&["--child", name, "--model", model], 3);
+        (numbers[0], numbers[1], numbers[2])
     };
-    println!(
-        "backend {}, f32, {} threads available, CPU loops: {:?}",
-        backend::NAME,
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
-        vectorization()
-    );
+    print_setting(backend::NAME);
     let mut results = vec![];
     let mut sizes = vec![f64::NAN; models.len()];
     for name in &names {

@@ -40,3 +40,20 @@ pub type Autodiff = burn::backend::Autodiff<Backend>;
 
 /// Whether the chosen backend has an f64 variant ([`Backend64`] exists).
 pub const HAS_F64: bool = cfg!(any(feature = "cuda", not(feature = "wgpu")));
+
+/// `n` devices of the chosen backend for Burn's multi-device training strategies:
+///
+/// - ndarray: the one CPU device, `n` times (Burn runs one worker thread per entry; the
+///   devices' gradients and steps take the multi-device code paths, on one memory);
+/// - WGPU: the default device, `n` times, likewise. Two distinct WGPU devices cannot train
+///   together on Burn 0.21: moving a tensor between them (`to_device`) goes through CubeCL
+///   0.10's server-to-server transfer, which only its CUDA server implements (the WGPU
+///   server's `comm_init` and `send` are `unimplemented!()`), so the first gradient moved
+///   to the main device panics;
+/// - CUDA: GPUs `0..n`.
+pub fn devices(n: usize) -> Vec<burn::tensor::Device<Backend>> {
+    #[cfg(feature = "cuda")]
+    return (0..n).map(burn::backend::cuda::CudaDevice::new).collect();
+    #[cfg(not(feature = "cuda"))]
+    vec![Default::default(); n]
+}

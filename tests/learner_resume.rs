@@ -10,6 +10,8 @@
 //!
 //! The artifacts go to `$CARGO_TARGET_TMPDIR/learner_resume/<optimizer>/{full,resumed}`.
 
+// `tests/multi_device.rs` uses the other optimizers and strategies.
+#[allow(dead_code)]
 #[path = "../examples/learner_resume/train.rs"]
 mod train;
 
@@ -44,6 +46,7 @@ fn train(
     let config = RunConfig {
         artifact_dir: artifact_dir.to_path_buf(),
         optimizer,
+        strategy: train::Strategy::Single { replicas: 1 },
         num_epochs: EPOCHS,
         stop_after: stop,
         resume_from: resume,

@@ -165,14 +165,7 @@ impl WithOptimizer<B, ParamSet<B>> for Multi {
                 };
                 optim.step_multi(0.01, set, grads)
             } else {
-                let sum: Vec<_> = a
-                    .iter()
-                    .zip(&b)
-                    .map(|(x, y)| {
-                        let (x, y) = (x.as_ref().unwrap(), y.as_ref().unwrap());
-                        Some(x.iter().zip(y).map(|(u, v)| u + v).collect())
-                    })
-                    .collect();
+                let sum = common::summed(&a, &b);
                 let grads: GradientsParams = gradients(&set, &slots, &shapes, &sum, &device);
                 optim.step(0.01, set, grads)
             };

@@ -15,7 +15,21 @@
 //! diff /tmp/lr-full/weights-epoch-6.txt /tmp/lr-stop/weights-epoch-6.txt && echo identical
 //! ```
 //!
-//! `--optim lookahead-lamb` picks `LookaheadConfig::new().init(LambConfig::new().init())`.
+//! `--optim` picks any of the eight optimizers, `lookahead-lamb`
+//! (`LookaheadConfig::new().init(LambConfig::new().init())`) or `scout-adabelief`.
+//!
+//! `--devices N` trains under Burn's `ExecutionStrategy::MultiDevice` on `N` devices (the
+//! optimizer on the first; with `--sharded` each parameter is stepped, and its state kept,
+//! on the device that owns it), each device taking 16 samples a step; `--replicas N` trains
+//! on one device with the same global batches, to compare:
+//!
+//! ```text
+//! cargo run --release --example learner_resume -- --optim lamb --dir /tmp/lr-one --replicas 2
+//! cargo run --release --example learner_resume -- --optim lamb --dir /tmp/lr-two --devices 2 --sharded
+//! ```
+//!
+//! The two agree to rounding (`tests/multi_device.rs` checks it for every optimizer); a
+//! checkpoint written under one strategy resumes under another. See `docs/multi-device.md`.
 //! Each run writes `checkpoint/{model,optim,scheduler}-<epoch>.mpk`, Burn's metric logs
 //! (`train/`, `valid/`) and `weights-epoch-<last epoch>.txt` (one value a line, with its
 //! bits in hex) under `--dir`; a resume reads the checkpoint from the same `--dir`. Start
@@ -28,13 +42,19 @@ mod train;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use train::{OptimizerKind, RunConfig};
+use train::{OptimizerKind, RunConfig, Strategy};
 
 const USAGE: &str = "\
-usage: learner_resume [--optim adan|lookahead-lamb] [--epochs N] [--dir DIR]
-                      [--stop-after K | --resume K] [--quiet]
+usage: learner_resume [--optim NAME] [--epochs N] [--dir DIR]
+                      [--stop-after K | --resume K] [--devices N [--sharded] | --replicas N]
+                      [--quiet]
 
-  --optim       the optimizer (default adan)
+  --optim       the optimizer (default adan): lars, lamb, ralars, tadam, adabelief, adamp,
+                adan, ademamix, lookahead-lamb, scout-adabelief
+  --devices     train on N devices with Burn's MultiDevice strategy (ndarray: N workers on
+                the CPU; wgpu: at most 2)
+  --sharded     with --devices: each parameter stepped on the device that owns it
+  --replicas    one device, each step on the batches of N devices (compare with --devices)
   --epochs      the total number of epochs N (default 6)
   --dir         the artifact directory (default target/learner_resume/<optim>)
   --stop-after  stop after epoch K, once its checkpoint is written
@@ -48,6 +68,9 @@ fn parse_args(args: &[String]) -> Result<RunConfig, String> {
     let mut stop_after = None;
     let mut resume_from = None;
     let mut verbose = true;
+    let mut devices = None;
+    let mut sharded = false;
+    let mut replicas = 1;
 
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -58,12 +81,15 @@ fn parse_args(args: &[String]) -> Result<RunConfig, String> {
         };
         match flag.as_str() {
             "--optim" => {
-                optimizer = match value()?.as_str() {
-                    "adan" => OptimizerKind::Adan,
-                    "lookahead-lamb" => OptimizerKind::LookaheadLamb,
-                    other => return Err(format!("unknown optimizer `{other}`")),
-                }
+                let name = value()?;
+                optimizer = OptimizerKind::ALL
+                    .into_iter()
+                    .find(|kind| kind.name() == name)
+                    .ok_or_else(|| format!("unknown optimizer `{name}`"))?;
             }
+            "--devices" => devices = Some(number(value()?)?),
+            "--sharded" => sharded = true,
+            "--replicas" => replicas = number(value()?)?,
             "--epochs" => num_epochs = number(value()?)?,
             "--dir" => artifact_dir = Some(PathBuf::from(value()?)),
             "--stop-after" => stop_after = Some(number(value()?)?),
@@ -75,17 +101,21 @@ fn parse_args(args: &[String]) -> Result<RunConfig, String> {
     if stop_after.is_some() && resume_from.is_some() {
         return Err("--stop-after and --resume exclude each other".into());
     }
-    let artifact_dir = artifact_dir.unwrap_or_else(|| {
-        let name = match optimizer {
-            OptimizerKind::Adan => "adan",
-            OptimizerKind::LookaheadLamb => "lookahead-lamb",
-        };
-        PathBuf::from("target/learner_resume").join(name)
-    });
+    let strategy = match devices {
+        Some(_) if replicas != 1 => {
+            return Err("--devices and --replicas exclude each other".into());
+        }
+        Some(devices) => Strategy::MultiDevice { devices, sharded },
+        None if sharded => return Err("--sharded needs --devices".into()),
+        None => Strategy::Single { replicas },
+    };
+    let artifact_dir = artifact_dir
+        .unwrap_or_else(|| PathBuf::from("target/learner_resume").join(optimizer.name()));
 
     Ok(RunConfig {
         artifact_dir,
         optimizer,
+        strategy,
         num_epochs,
         stop_after,
         resume_from,
@@ -108,8 +138,9 @@ fn main() -> ExitCode {
     };
 
     println!(
-        "{:?}, {} epochs, artifacts in {}{}",
+        "{:?}, {:?}, {} epochs, artifacts in {}{}",
         config.optimizer,
+        config.strategy,
         config.num_epochs,
         config.artifact_dir.display(),
         match (config.stop_after, config.resume_from) {

@@ -27,6 +27,16 @@
 //!   them all, so that any epoch can be resumed from), `.early_stopping(StopAfterEpoch)` for a
 //!   stop, `.checkpoint(k)` for a resume, then `.launch(learner)`.
 //!
+//! `RunConfig::strategy` picks Burn's execution strategy: one device, or
+//! `ExecutionStrategy::MultiDevice` over `n` devices with the optimizer on the first
+//! (`MultiDeviceOptim::OptimMainDevice`) or each parameter's step and state on the device
+//! that owns it (`OptimSharded`). Burn splits the training set into `n` contiguous parts,
+//! one per device, each device takes a batch of `BATCH_SIZE` of its part per step, and the
+//! devices' gradients are added. The loss is therefore a sum over the batch's samples (a
+//! mean would scale the gradient with the number of devices): the step of `n` devices then
+//! sees the gradient of the global batch made of their `n` batches, which
+//! `Strategy::Single { replicas: n }` feeds to one device, to compare.
+//!
 //! A resume loads the model, optimizer and scheduler records of epoch `k` into the fresh
 //! learner and continues with epoch `k + 1`. One quirk of Burn 0.21: the metric store counts
 //! epochs from 1 in every process, so a resumed run writes the metric logs of its first
@@ -52,11 +62,13 @@ use burn::train::renderer::{
     MetricsRendererTraining, ProgressType, TrainingProgress,
 };
 use burn::train::{
-    EarlyStoppingStrategy, InferenceStep, Learner, LearningComponentsMarker, RegressionOutput,
-    SupervisedTraining, TrainOutput, TrainStep,
+    EarlyStoppingStrategy, ExecutionStrategy, InferenceStep, Learner, LearningComponentsMarker,
+    MultiDeviceOptim, RegressionOutput, SupervisedTraining, TrainOutput, TrainStep,
 };
 use holocron_optim::{
-    AdanConfig, LambConfig, LookaheadConfig, PolynomialLrScheduler, PolynomialLrSchedulerConfig,
+    AdEMAMixConfig, AdaBeliefConfig, AdamPConfig, AdanConfig, LambConfig, LarsConfig,
+    LookaheadConfig, PolynomialLrScheduler, PolynomialLrSchedulerConfig, RaLarsConfig, ScoutConfig,
+    TAdamConfig,
 };
 
 /// The training backend: the one picked by cargo feature, in `f32`, with autodiff.
@@ -65,20 +77,99 @@ type InnerBackend = holocron_optim_suite::backend::Backend;
 
 /// Width of the hidden layer.
 const HIDDEN: usize = 16;
-/// Samples per batch; the 64 training samples make 4 optimizer steps per epoch.
-const BATCH_SIZE: usize = 16;
+/// Samples per batch and device; the 64 training samples make 4 optimizer steps per epoch
+/// on one device, 2 on two.
+pub const BATCH_SIZE: usize = 16;
 /// The training grid is `TRAIN_GRID x TRAIN_GRID` points of `[-1, 1]^2`.
 const TRAIN_GRID: usize = 8;
 /// The validation grid is `VALID_GRID x VALID_GRID` points, between the training ones.
 const VALID_GRID: usize = 4;
 
-/// Which of this crate's optimizers trains the model.
+/// Which of this crate's optimizers trains the model, each with its default configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OptimizerKind {
-    /// A plain optimizer: `AdanConfig::new().init()`.
+    /// `LarsConfig::new().init()`.
+    Lars,
+    /// `LambConfig::new().init()`.
+    Lamb,
+    /// `RaLarsConfig::new().init()`.
+    RaLars,
+    /// `TAdamConfig::new().init()`.
+    TAdam,
+    /// `AdaBeliefConfig::new().init()`.
+    AdaBelief,
+    /// `AdamPConfig::new().init()`.
+    AdamP,
+    /// `AdanConfig::new().init()`.
     Adan,
+    /// `AdEMAMixConfig::new().init()`.
+    AdEMAMix,
     /// A wrapped optimizer: `LookaheadConfig::new().init(LambConfig::new().init())`.
     LookaheadLamb,
+    /// `ScoutConfig::new().init(AdaBeliefConfig::new().init())`.
+    ScoutAdaBelief,
+}
+
+impl OptimizerKind {
+    /// Every kind, in the order above.
+    pub const ALL: [OptimizerKind; 10] = [
+        Self::Lars,
+        Self::Lamb,
+        Self::RaLars,
+        Self::TAdam,
+        Self::AdaBelief,
+        Self::AdamP,
+        Self::Adan,
+        Self::AdEMAMix,
+        Self::LookaheadLamb,
+        Self::ScoutAdaBelief,
+    ];
+
+    /// The name on the example's command line, e.g. `lookahead-lamb`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lars => "lars",
+            Self::Lamb => "lamb",
+            Self::RaLars => "ralars",
+            Self::TAdam => "tadam",
+            Self::AdaBelief => "adabelief",
+            Self::AdamP => "adamp",
+            Self::Adan => "adan",
+            Self::AdEMAMix => "ademamix",
+            Self::LookaheadLamb => "lookahead-lamb",
+            Self::ScoutAdaBelief => "scout-adabelief",
+        }
+    }
+}
+
+/// Where the training runs: Burn's `ExecutionStrategy`, with the devices of
+/// `holocron_optim_suite::backend::devices`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// One device, each step on the global batch of `replicas` devices' batches
+    /// (`replicas * BATCH_SIZE` samples, in the order `replicas` devices would see them).
+    Single {
+        /// How many devices' batches make one step's batch (1: a plain single-device run).
+        replicas: usize,
+    },
+    /// `ExecutionStrategy::MultiDevice` over `devices` devices.
+    MultiDevice {
+        /// How many devices.
+        devices: usize,
+        /// Whether each parameter is stepped on the device that owns it
+        /// (`OptimSharded`) rather than all on the first (`OptimMainDevice`).
+        sharded: bool,
+    },
+}
+
+impl Strategy {
+    /// How many devices' batches each step takes.
+    pub fn replicas(self) -> usize {
+        match self {
+            Strategy::Single { replicas } => replicas,
+            Strategy::MultiDevice { devices, .. } => devices,
+        }
+    }
 }
 
 /// What one invocation does.
@@ -88,6 +179,8 @@ pub struct RunConfig {
     pub artifact_dir: PathBuf,
     /// The optimizer.
     pub optimizer: OptimizerKind,
+    /// Where the training runs.
+    pub strategy: Strategy,
     /// The total number of epochs `N` of the training.
     pub num_epochs: usize,
     /// Stop after this epoch (its checkpoint is written first), as a crash or a stop would.
@@ -154,10 +247,11 @@ impl<B: Backend> Mlp<B> {
         hidden.matmul(self.w2.val()).add(self.b2.val().unsqueeze())
     }
 
-    /// The prediction and the mean squared error of a batch.
+    /// The prediction and the sum of squared errors of a batch (a sum so that the devices'
+    /// gradients add up to the global batch's; see the module's docs).
     fn forward_regression(&self, batch: SampleBatch<B>) -> RegressionOutput<B> {
         let output = self.forward(batch.inputs);
-        let loss = output.clone().sub(batch.targets.clone()).square().mean();
+        let loss = output.clone().sub(batch.targets.clone()).square().sum();
         RegressionOutput::new(loss, output, batch.targets)
     }
 
@@ -211,6 +305,23 @@ fn samples(grid: usize, offset: f32) -> Vec<Sample> {
                 y: (2.0 * x1).sin() + 0.5 * x2 * x2,
             }
         })
+        .collect()
+}
+
+/// `samples` reordered so that each batch of `replicas * BATCH_SIZE` holds, in device
+/// order, the batches that `replicas` devices take at the same step: Burn gives device `d`
+/// the `d`-th contiguous part of the training set.
+fn interleaved(samples: Vec<Sample>, replicas: usize) -> Vec<Sample> {
+    let part = samples.len() / replicas;
+    let steps = part / BATCH_SIZE;
+    (0..steps)
+        .flat_map(|step| {
+            (0..replicas).flat_map(move |device| {
+                let start = device * part + step * BATCH_SIZE;
+                start..start + BATCH_SIZE
+            })
+        })
+        .map(|i| samples[i].clone())
         .collect()
 }
 
@@ -354,14 +465,38 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
     std::fs::create_dir_all(&config.artifact_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.artifact_dir.display()))?;
 
-    let total_steps = config.num_epochs * (TRAIN_GRID * TRAIN_GRID).div_ceil(BATCH_SIZE);
+    let replicas = config.strategy.replicas();
+    if replicas == 0 || !(TRAIN_GRID * TRAIN_GRID).is_multiple_of(replicas * BATCH_SIZE) {
+        return Err(format!(
+            "{replicas} devices do not split {} samples into batches of {BATCH_SIZE}",
+            TRAIN_GRID * TRAIN_GRID
+        ));
+    }
+    let total_steps = config.num_epochs * (TRAIN_GRID * TRAIN_GRID) / (replicas * BATCH_SIZE);
+    let (lr, steps) = (0.02, total_steps);
     let model = match config.optimizer {
-        OptimizerKind::Adan => fit(config, AdanConfig::new().init(), 0.02, total_steps),
+        OptimizerKind::Lars => fit(config, LarsConfig::new().init(), lr, steps),
+        OptimizerKind::Lamb => fit(config, LambConfig::new().init(), lr, steps),
+        OptimizerKind::RaLars => fit(config, RaLarsConfig::new().init(), lr, steps),
+        // TAdam weighs a gradient by how close it is to the first moment, measured by the
+        // second; both start at 0, so its first steps barely move the first moment and the
+        // weights: a larger rate lets this short run train.
+        OptimizerKind::TAdam => fit(config, TAdamConfig::new().init(), 10.0 * lr, steps),
+        OptimizerKind::AdaBelief => fit(config, AdaBeliefConfig::new().init(), lr, steps),
+        OptimizerKind::AdamP => fit(config, AdamPConfig::new().init(), lr, steps),
+        OptimizerKind::Adan => fit(config, AdanConfig::new().init(), lr, steps),
+        OptimizerKind::AdEMAMix => fit(config, AdEMAMixConfig::new().init(), lr, steps),
         OptimizerKind::LookaheadLamb => fit(
             config,
             LookaheadConfig::new().init(LambConfig::new().init()),
             0.05,
-            total_steps,
+            steps,
+        ),
+        OptimizerKind::ScoutAdaBelief => fit(
+            config,
+            ScoutConfig::new().init(AdaBeliefConfig::new().init()),
+            lr,
+            steps,
         ),
     };
 
@@ -393,18 +528,39 @@ fn weights_text(weights: &[(String, Vec<f32>)]) -> String {
 }
 
 /// Runs Burn's supervised `Learner` with the given optimizer and returns the trained model.
+#[allow(clippy::clone_on_copy)] // not every backend's device is `Copy`
 fn fit<O>(config: &RunConfig, optimizer: O, lr: f64, total_steps: usize) -> Mlp<InnerBackend>
 where
     O: Optimizer<Mlp<TrainBackend>, TrainBackend> + 'static,
 {
-    let device = Default::default();
+    let replicas = config.strategy.replicas();
+    let devices = holocron_optim_suite::backend::devices(replicas);
+    let device = devices[0].clone();
+    let (execution, batch_size, train_samples) = match config.strategy {
+        Strategy::Single { replicas } => (
+            ExecutionStrategy::SingleDevice(device.clone()),
+            replicas * BATCH_SIZE,
+            interleaved(samples(TRAIN_GRID, 0.0), replicas),
+        ),
+        Strategy::MultiDevice { sharded, .. } => (
+            ExecutionStrategy::MultiDevice(
+                devices,
+                match sharded {
+                    true => MultiDeviceOptim::OptimSharded,
+                    false => MultiDeviceOptim::OptimMainDevice,
+                },
+            ),
+            BATCH_SIZE,
+            samples(TRAIN_GRID, 0.0),
+        ),
+    };
 
     // No shuffling: Burn's shuffling RNG lives in the data loader and is not part of the
     // checkpoint, so a resumed run would see other batches than an uninterrupted one.
     // No worker threads either: the batches are loaded, in order, in the training thread.
     let train_loader = DataLoaderBuilder::<TrainBackend, _, _>::new(SampleBatcher)
-        .batch_size(BATCH_SIZE)
-        .build(InMemDataset::new(samples(TRAIN_GRID, 0.0)));
+        .batch_size(batch_size)
+        .build(InMemDataset::new(train_samples));
     let valid_loader = DataLoaderBuilder::<InnerBackend, _, _>::new(SampleBatcher)
         .batch_size(BATCH_SIZE)
         .build(InMemDataset::new(samples(VALID_GRID, 0.5)));
@@ -424,6 +580,7 @@ where
     .with_file_checkpointer(Recorder::new())
     .with_checkpointing_strategy(KeepLastNCheckpoints::new(usize::MAX))
     .num_epochs(config.num_epochs)
+    .with_training_strategy(execution.into())
     .renderer(EpochRenderer {
         verbose: config.verbose,
         num_epochs: config.num_epochs,

@@ -197,6 +197,19 @@ impl<B: Backend> ParamSet<B> {
         }
     }
 
+    /// The device of every parameter, by id.
+    pub fn devices(&self) -> std::collections::HashMap<ParamId, B::Device> {
+        let mut devices = std::collections::HashMap::new();
+        let mut add = |id: ParamId, device: B::Device| {
+            devices.insert(id, device);
+        };
+        self.rank1.iter().for_each(|p| add(p.id, p.val().device()));
+        self.rank2.iter().for_each(|p| add(p.id, p.val().device()));
+        self.rank3.iter().for_each(|p| add(p.id, p.val().device()));
+        self.rank4.iter().for_each(|p| add(p.id, p.val().device()));
+        devices
+    }
+
     /// The values of a parameter, row-major, as f64.
     pub fn values(&self, slot: Slot) -> Vec<f64> {
         match slot.rank {
@@ -238,6 +251,17 @@ pub fn gradients<B: AutodiffBackend>(
         }
     }
     params
+}
+
+/// The element-wise sum of two sets of gradients, each given for every tensor.
+pub fn summed(a: &[Option<Vec<f64>>], b: &[Option<Vec<f64>>]) -> Vec<Option<Vec<f64>>> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| {
+            let (x, y) = (x.as_ref().unwrap(), y.as_ref().unwrap());
+            Some(x.iter().zip(y).map(|(u, v)| u + v).collect())
+        })
+        .collect()
 }
 
 /// A deterministic, sign-changing sequence of `n` values for gradients and parameters.

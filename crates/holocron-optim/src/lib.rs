@@ -37,6 +37,11 @@
 //!
 //! All compute the same update; [`step_paths`] tells which path steps took.
 //!
+//! The optimizers and wrappers run under Burn's multi-device training strategies too; the
+//! `distributed` feature (Burn's, with `wgpu` or `cuda`) keeps Burn's data-parallel mark on
+//! parameters through the wrappers' syncs. The repository's `docs/multi-device.md` says
+//! what runs where.
+//!
 //! # Example
 //!
 //! ```

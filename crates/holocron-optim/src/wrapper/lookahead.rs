@@ -65,6 +65,7 @@ where
     }
 
     fn after_inner_step(&mut self, module: M) -> M {
+        slow::follow_devices::<B, M>(&mut self.core.slow, &module);
         if self.core.count_step() {
             let rate = SyncRate::Fixed(self.core.sync_rate);
             slow::sync(&mut self.core.slow, module, &rate, self.core.execution)

@@ -101,7 +101,25 @@ where
         }
     }
 
+    /// Moves the slow weights, window and spare rows of each parameter to its device.
+    fn follow_devices(&mut self, module: &M) {
+        let Self {
+            core,
+            window,
+            spare,
+            ..
+        } = self;
+        slow::on_devices::<B, M>(module, |id, device| {
+            let rows = [window.get_mut(&id), spare.get_mut(&id)];
+            let tensors = core.slow.get_mut(&id).into_iter();
+            for tensor in tensors.chain(rows.into_iter().flatten().flatten()) {
+                slow::follow(tensor, device);
+            }
+        });
+    }
+
     fn after_inner_step(&mut self, module: M) -> M {
+        self.follow_devices(&module);
         let sync = self.core.count_step();
         let module = if self.core.execution.loops() {
             let mut snapshot = Snapshot::<B> {
@@ -170,7 +188,11 @@ fn coherence<B: Backend>(window: &Window<B>, execution: Execution) -> Option<Ten
     let count = nonempty(window).count() as f64;
     nonempty(window)
         .filter_map(|rows| similarity(rows, execution))
-        .reduce(|a, b| a.add(b))
+        // Each tensor's similarity is on its parameter's device.
+        .reduce(|a, b| {
+            let b = slow::moved(b, &a.device());
+            a.add(b)
+        })
         .map(|total| total.div_scalar(count))
 }
 

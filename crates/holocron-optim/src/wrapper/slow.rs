@@ -58,6 +58,55 @@ pub(crate) fn snapshot<B: AutodiffBackend, M: AutodiffModule<B>>(
     weights
 }
 
+/// Calls `place(id, device)` with the device of every parameter of `module`.
+///
+/// Under Burn's `MultiDeviceOptim::OptimSharded` the inner step moves each parameter to the
+/// device that owns it; the wrappers call this after the inner step to move what they keep
+/// of a parameter (slow weights, Scout's window) to that device too, so that the sync reads
+/// tensors of one device and the state is spread as the parameters are.
+pub(crate) fn on_devices<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    place: impl FnMut(ParamId, &B::Device),
+) {
+    struct Devices<F>(F);
+    impl<B: AutodiffBackend, F: FnMut(ParamId, &B::Device)> ModuleVisitor<B> for Devices<F> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            (self.0)(param.id, &param.val().device());
+        }
+    }
+    module.visit(&mut Devices(place));
+}
+
+/// `tensor`, moved to `device` unless it is there already.
+pub(crate) fn moved<B: Backend, const D: usize>(
+    tensor: Tensor<B, D>,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    match tensor.device() == *device {
+        true => tensor,
+        false => tensor.to_device(device),
+    }
+}
+
+/// Moves `tensor` to `device` unless it is there already.
+pub(crate) fn follow<B: Backend, const D: usize>(tensor: &mut Tensor<B, D>, device: &B::Device) {
+    if tensor.device() != *device {
+        *tensor = tensor.clone().to_device(device);
+    }
+}
+
+/// Moves each parameter's slow weights to the parameter's device.
+pub(crate) fn follow_devices<B: AutodiffBackend, M: AutodiffModule<B>>(
+    weights: &mut FlatParams<B::InnerBackend>,
+    module: &M,
+) {
+    on_devices::<B, M>(module, |id, device| {
+        if let Some(slow) = weights.get_mut(&id) {
+            follow(slow, device);
+        }
+    });
+}
+
 /// What both wrappers hold besides their own state: the inner (fast) optimizer, when and
 /// how they sync, the inner steps taken so far, and the slow weights.
 #[derive(Clone)]
@@ -146,16 +195,26 @@ macro_rules! wrapper_optimizer {
 pub(crate) use wrapper_optimizer;
 
 /// `param` with its value replaced by `update(id, value)` on the inner backend; it keeps its
-/// id and whether it requires a gradient.
+/// id, whether it requires a gradient and (feature `distributed`) whether it is marked for
+/// Burn's data-parallel gradient sync, as Burn's `OptimizerAdaptor` keeps them: a sync that
+/// dropped the mark would leave the parameter's later gradients unsynced, each worker
+/// training its own copy.
 pub(crate) fn map_value<B: AutodiffBackend, const D: usize>(
     param: Param<Tensor<B, D>>,
     update: impl FnOnce(ParamId, Tensor<B::InnerBackend, D>) -> Tensor<B::InnerBackend, D>,
 ) -> Param<Tensor<B, D>> {
     let (id, tensor, mapper) = param.consume();
     let require_grad = tensor.is_require_grad();
+    #[cfg(feature = "distributed")]
+    let distributed = tensor.is_distributed();
     let mut value = Tensor::from_inner(update(id, tensor.inner()));
     if require_grad {
         value = value.require_grad();
+    }
+    #[cfg(feature = "distributed")]
+    if distributed {
+        use burn::tensor::backend::distributed::DistributedParamId;
+        value = value.set_distributed(DistributedParamId::from(id.val()));
     }
     Param::from_mapped_value(id, value, mapper)
 }
@@ -214,6 +273,18 @@ fn pull<B: Backend, const D: usize>(
     if slow.shape().num_elements() == 0 {
         return (fast, slow);
     }
+    // The slow weights and Scout's rate (computed on one device) meet the parameter on its
+    // device, which Burn's sharded multi-device step may have changed.
+    let device = fast.device();
+    let slow = moved(slow, &device);
+    let rate_here;
+    let rate = match rate {
+        SyncRate::Computed(rate) if rate.device() != device => {
+            rate_here = SyncRate::Computed(rate.clone().to_device(&device));
+            &rate_here
+        }
+        _ => rate,
+    };
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
     let (fast, slow) = match execution.kernels::<B>() {
         true => {
@@ -338,5 +409,87 @@ mod tests {
             Execution::Composed,
         );
         assert_eq!(launches() - before, 2, "Execution::Composed ran a kernel");
+    }
+}
+
+/// Burn's `distributed` feature makes every autodiff backend a `DistributedBackend`, which
+/// only the CubeCL backends are: the test runs on WGPU.
+#[cfg(all(test, feature = "distributed", feature = "wgpu"))]
+mod distributed_tests {
+    use burn::backend::{Autodiff, Wgpu};
+    use burn::module::{Module, Param};
+    use burn::optim::{GradientsParams, Optimizer};
+    use burn::tensor::backend::distributed::DistributedParamId;
+    use burn::tensor::{Tensor, TensorData};
+
+    use crate::{AdaBeliefConfig, LookaheadConfig, ScoutConfig};
+
+    type B = Autodiff<Wgpu>;
+
+    #[derive(Module, Debug)]
+    struct Model<B: burn::tensor::backend::Backend> {
+        marked: Param<Tensor<B, 2>>,
+        plain: Param<Tensor<B, 1>>,
+    }
+
+    fn model() -> Model<B> {
+        let device = Default::default();
+        let values = TensorData::new(vec![0.5f32, -1.0, 2.0, 0.25], [2, 2]);
+        let marked = Param::from_tensor(Tensor::from_data(values, &device));
+        let id = marked.id;
+        let marked = marked.map(|t| t.set_distributed(DistributedParamId::from(id.val())));
+        let plain = Param::from_tensor(Tensor::from_data(
+            TensorData::new(vec![1.0f32, -2.0], [2]),
+            &device,
+        ));
+        Model { marked, plain }
+    }
+
+    /// The gradients of a data-parallel step, made by hand: a backward over marked
+    /// parameters would ask for Burn's collective server.
+    fn grads(model: &Model<B>) -> GradientsParams {
+        let device = Default::default();
+        let mut grads = GradientsParams::new();
+        grads.register(
+            model.marked.id,
+            Tensor::<Wgpu, 2>::from_data(
+                TensorData::new(vec![0.1f32, 0.2, -0.3, 0.4], [2, 2]),
+                &device,
+            ),
+        );
+        grads.register(
+            model.plain.id,
+            Tensor::<Wgpu, 1>::from_data(TensorData::new(vec![0.5f32, -0.5], [2]), &device),
+        );
+        grads
+    }
+
+    fn keeps_the_mark(mut optim: impl Optimizer<Model<B>, B>, name: &str) {
+        let mut model = model();
+        assert!(model.marked.val().is_distributed());
+        for step in 1..=4 {
+            let grads = grads(&model);
+            model = optim.step(1e-2, model, grads);
+            assert!(
+                model.marked.val().is_distributed(),
+                "{name}: the mark is gone after step {step}"
+            );
+            assert!(!model.plain.val().is_distributed(), "{name}: step {step}");
+        }
+    }
+
+    /// Burn's adaptor keeps the mark through a step; the wrappers keep it through a sync
+    /// (every second step here) too.
+    #[test]
+    fn the_data_parallel_mark_outlives_a_sync() {
+        let inner = || AdaBeliefConfig::new().init();
+        keeps_the_mark(
+            LookaheadConfig::new().with_sync_period(2).init(inner()),
+            "Lookahead",
+        );
+        keeps_the_mark(
+            ScoutConfig::new().with_sync_period(2).init(inner()),
+            "Scout",
+        );
     }
 }

@@ -33,6 +33,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 use common::{Args, child_numbers, measure_with, print_setting};
 use holocron_optim_suite::backend;
+use holocron_optim_suite::shapes::Shapes;
 
 type B = backend::Autodiff;
 type Inner = backend::Backend;
@@ -45,45 +46,6 @@ const TIMED: usize = 12;
 struct Params<B: Backend> {
     matrices: Vec<Param<Tensor<B, 2>>>,
     vectors: Vec<Param<Tensor<B, 1>>>,
-}
-
-/// The parameter shapes of a workload: matrices and vectors.
-struct Shapes {
-    matrices: Vec<[usize; 2]>,
-    vectors: Vec<usize>,
-}
-
-impl Shapes {
-    /// `bert`, or a number of millions of parameters for the synthetic model.
-    fn of(workload: &str) -> Shapes {
-        if workload == "bert" {
-            let d = 768;
-            let mut shapes = Shapes {
-                matrices: vec![],
-                vectors: vec![],
-            };
-            for _ in 0..12 {
-                for (inputs, outputs) in [(d, d), (d, d), (d, d), (d, d), (d, 4 * d), (4 * d, d)] {
-                    shapes.matrices.push([outputs, inputs]);
-                    shapes.vectors.push(outputs);
-                }
-                shapes.vectors.extend([d; 4]);
-            }
-            return shapes;
-        }
-        let millions: usize = workload.parse().expect("`bert` or a number of millions");
-        // The side `n` of the two matrices so that `2 n^2 + 2 n` is about `millions` * 2^20.
-        let n = (((millions << 20) as f64 / 2.0).sqrt()) as usize;
-        Shapes {
-            matrices: vec![[n, n]; 2],
-            vectors: vec![n; 2],
-        }
-    }
-
-    fn numel(&self) -> usize {
-        let matrices: usize = self.matrices.iter().map(|[a, b]| a * b).sum();
-        matrices + self.vectors.iter().sum::<usize>()
-    }
 }
 
 fn peak_bytes() -> u64 {

@@ -17,7 +17,7 @@ mod train;
 
 use std::path::{Path, PathBuf};
 
-use train::{OptimizerKind, RunConfig, RunOutcome};
+use train::{OptimizerKind, RunOutcome};
 
 /// Total epochs `N`; 4 optimizer steps per epoch.
 const EPOCHS: usize = 4;
@@ -26,15 +26,8 @@ const EPOCHS: usize = 4;
 const STOP_AFTER: usize = 2;
 
 fn artifact_dir(optimizer: OptimizerKind, run: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("learner_resume")
-        .join(format!("{optimizer:?}"))
-        .join(run);
-    // A stale checkpoint of an earlier run must not be resumed from.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    dir
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    train::fresh_dir(&base, "learner_resume", optimizer, run)
 }
 
 fn train(
@@ -43,16 +36,8 @@ fn train(
     stop: Option<usize>,
     resume: Option<usize>,
 ) -> RunOutcome {
-    let config = RunConfig {
-        artifact_dir: artifact_dir.to_path_buf(),
-        optimizer,
-        strategy: train::Strategy::Single { replicas: 1 },
-        num_epochs: EPOCHS,
-        stop_after: stop,
-        resume_from: resume,
-        verbose: false,
-    };
-    train::run(&config).unwrap_or_else(|e| panic!("{optimizer:?}: {e}"))
+    let single = train::Strategy::Single { replicas: 1 };
+    train::run_quietly(optimizer, single, EPOCHS, artifact_dir, stop, resume)
 }
 
 /// The weights as bits, so that `-0.0 != 0.0` and every NaN payload counts.

@@ -35,7 +35,7 @@ use burn::tensor::backend::DeviceOps;
 use common::{ParamSet, gradients, mixed_grads, mixed_params};
 use holocron_optim::{AdaBeliefConfig, LookaheadConfig, ScoutConfig};
 use rstest::rstest;
-use train::{OptimizerKind, RunConfig, RunOutcome, Strategy};
+use train::{OptimizerKind, RunOutcome, Strategy};
 
 type B = holocron_optim_suite::backend::Autodiff;
 
@@ -59,15 +59,8 @@ const SHARDED: Strategy = Strategy::MultiDevice {
 };
 
 fn artifact_dir(optimizer: OptimizerKind, run: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("multi_device")
-        .join(optimizer.name())
-        .join(run);
-    // A stale checkpoint of an earlier run must not be resumed from.
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    dir
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    train::fresh_dir(&base, "multi_device", optimizer, run)
 }
 
 fn train(
@@ -77,16 +70,7 @@ fn train(
     stop: Option<usize>,
     resume: Option<usize>,
 ) -> RunOutcome {
-    let config = RunConfig {
-        artifact_dir: artifact_dir.to_path_buf(),
-        optimizer,
-        strategy,
-        num_epochs: EPOCHS,
-        stop_after: stop,
-        resume_from: resume,
-        verbose: false,
-    };
-    train::run(&config).unwrap_or_else(|e| panic!("{optimizer:?} {strategy:?}: {e}"))
+    train::run_quietly(optimizer, strategy, EPOCHS, artifact_dir, stop, resume)
 }
 
 /// The largest difference between two runs' weights, after checking both have the same

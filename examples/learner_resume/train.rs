@@ -44,7 +44,7 @@
 //! later epochs land in their own folders. The training itself is not affected.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataloader::batcher::Batcher;
@@ -513,6 +513,40 @@ pub fn run(config: &RunConfig) -> Result<RunOutcome, String> {
         weights,
         weights_file,
     })
+}
+
+/// `base/<test>/<optimizer>/<run>`, emptied: a stale checkpoint of an earlier run must not
+/// be resumed from. For the tests that run this training.
+#[allow(dead_code)] // the example's command line does not use it
+pub fn fresh_dir(base: &Path, test: &str, optimizer: OptimizerKind, run: &str) -> PathBuf {
+    let dir = base.join(test).join(optimizer.name()).join(run);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    dir
+}
+
+/// A run without output of `num_epochs` epochs in `artifact_dir`, with an optional stop
+/// and resume; panics with the run's error. For the tests that run this training.
+#[allow(dead_code)] // the example's command line does not use it
+pub fn run_quietly(
+    optimizer: OptimizerKind,
+    strategy: Strategy,
+    num_epochs: usize,
+    artifact_dir: &Path,
+    stop_after: Option<usize>,
+    resume_from: Option<usize>,
+) -> RunOutcome {
+    let config = RunConfig {
+        artifact_dir: artifact_dir.to_path_buf(),
+        optimizer,
+        strategy,
+        num_epochs,
+        stop_after,
+        resume_from,
+        verbose: false,
+    };
+    run(&config).unwrap_or_else(|e| panic!("{optimizer:?} {strategy:?}: {e}"))
 }
 
 /// One line per value: name, index, the `f32`'s bits in hex and its decimal value, so that

@@ -39,8 +39,9 @@
 //!
 //! The optimizers and wrappers run under Burn's multi-device training strategies too; the
 //! `distributed` feature (Burn's, with `wgpu` or `cuda`) keeps Burn's data-parallel mark on
-//! parameters through the wrappers' syncs. The repository's `docs/multi-device.md` says
-//! what runs where.
+//! parameters through the wrappers' syncs, and the `collective` feature adds
+//! `ZeroRedundancy`, the optimizer state sharded across data-parallel workers (ZeRO stage
+//! 1). The repository's `docs/multi-device.md` says what runs where.
 //!
 //! # Example
 //!
@@ -95,4 +96,11 @@ pub use execution::{Execution, StepPath, StepPaths, step_paths};
 pub use fused::isa::{VECTORIZATION_VAR, Vectorization, vectorization};
 pub use optim::*;
 pub use schedule::{PolynomialLrScheduler, PolynomialLrSchedulerConfig};
+#[cfg(feature = "collective")]
+pub use wrapper::{GradientReduction, ShardState, ZeroRedundancy, ZeroRedundancyConfig};
 pub use wrapper::{Lookahead, LookaheadConfig, LookaheadRecord, Scout, ScoutConfig, ScoutRecord};
+
+/// Burn's collective operations (`burn-collective`, the version this crate uses), with
+/// which every [`ZeroRedundancy`] worker registers.
+#[cfg(feature = "collective")]
+pub use burn_collective as collective;

@@ -60,8 +60,22 @@ where
         &self.core.inner
     }
 
+    /// Keeps slow weights only for `owned`: a worker's shard under
+    /// [`ZeroRedundancy`](crate::ZeroRedundancy), whose other parameters another worker
+    /// syncs and shares.
+    #[cfg(feature = "collective")]
+    pub(crate) fn shard(&mut self, owned: hashbrown::HashSet<ParamId>) {
+        self.core.slow.retain(|id, _| owned.contains(id));
+        self.core.only = Some(owned);
+    }
+
+    #[cfg(feature = "collective")]
+    pub(crate) fn inner_mut(&mut self) -> &mut O {
+        &mut self.core.inner
+    }
+
     fn before_inner_step(&mut self, module: &M) {
-        slow::capture_new::<B, M>(&mut self.core.slow, module);
+        slow::capture_new::<B, M>(&mut self.core.slow, module, self.core.only.as_ref());
     }
 
     fn after_inner_step(&mut self, module: M) -> M {

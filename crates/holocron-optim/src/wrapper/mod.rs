@@ -5,7 +5,11 @@ mod config;
 mod lookahead;
 mod scout;
 mod slow;
+#[cfg(feature = "collective")]
+mod zero;
 
 pub use config::{LookaheadConfig, ScoutConfig};
 pub use lookahead::{Lookahead, LookaheadRecord};
 pub use scout::{Scout, ScoutRecord};
+#[cfg(feature = "collective")]
+pub use zero::{GradientReduction, ShardState, ZeroRedundancy, ZeroRedundancyConfig};

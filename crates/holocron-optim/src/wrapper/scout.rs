@@ -88,7 +88,7 @@ where
     }
 
     fn before_inner_step(&mut self, module: &M) {
-        slow::capture_new::<B, M>(&mut self.core.slow, module);
+        slow::capture_new::<B, M>(&mut self.core.slow, module, None);
         // The window and its spare rows follow the slow weights: a parameter that left the
         // model leaves them too (and the coherence).
         let slow = &self.core.slow;

@@ -23,17 +23,24 @@ pub(crate) fn flat<B: AutodiffBackend, const D: usize>(
 
 /// Brings `weights` in line with `module`: adds every parameter it does not hold yet and
 /// drops those the module no longer has (a layer removed during training), whose slow
-/// weights would otherwise be kept, synced and counted forever.
+/// weights would otherwise be kept, synced and counted forever. With `only`, the
+/// parameters outside it are left out (a worker's shard under
+/// [`ZeroRedundancy`](crate::ZeroRedundancy)).
 pub(crate) fn capture_new<B: AutodiffBackend, M: AutodiffModule<B>>(
     weights: &mut FlatParams<B::InnerBackend>,
     module: &M,
+    only: Option<&HashSet<ParamId>>,
 ) {
     struct Capture<'a, B: AutodiffBackend> {
         weights: &'a mut FlatParams<B::InnerBackend>,
         live: HashSet<ParamId>,
+        only: Option<&'a HashSet<ParamId>>,
     }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Capture<'_, B> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.only.is_some_and(|only| !only.contains(&param.id)) {
+                return;
+            }
             self.live.insert(param.id);
             if !self.weights.contains_key(&param.id) {
                 self.weights.insert(param.id, flat(param));
@@ -43,9 +50,10 @@ pub(crate) fn capture_new<B: AutodiffBackend, M: AutodiffModule<B>>(
     let mut capture = Capture::<B> {
         weights,
         live: HashSet::new(),
+        only,
     };
     module.visit(&mut capture);
-    let Capture { weights, live } = capture;
+    let Capture { weights, live, .. } = capture;
     weights.retain(|id, _| live.contains(id));
 }
 
@@ -54,7 +62,7 @@ pub(crate) fn snapshot<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,
 ) -> FlatParams<B::InnerBackend> {
     let mut weights = HashMap::new();
-    capture_new::<B, M>(&mut weights, module);
+    capture_new::<B, M>(&mut weights, module, None);
     weights
 }
 
@@ -117,6 +125,8 @@ pub(crate) struct Core<O, B: Backend> {
     pub execution: Execution,
     pub steps: usize,
     pub slow: FlatParams<B>,
+    /// The parameters whose slow weights this wrapper keeps; all when `None`.
+    pub only: Option<HashSet<ParamId>>,
 }
 
 impl<O, B: Backend> Core<O, B> {
@@ -128,6 +138,7 @@ impl<O, B: Backend> Core<O, B> {
             execution,
             steps: 0,
             slow: HashMap::new(),
+            only: None,
         }
     }
 

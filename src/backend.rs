@@ -1,6 +1,8 @@
 //! The one place where a cargo feature picks the backend of the tests and examples:
 //! `--features cuda` (an NVIDIA GPU), else `--features wgpu` (any Vulkan, Metal or DX12
-//! device; Mesa's lavapipe gives one on a CPU), else ndarray (the default).
+//! device; Mesa's lavapipe gives one on a CPU), else `--features dispatch` (Burn's
+//! `Dispatch` backend over ndarray and Flex: two distinct CPU devices, for the multi-device
+//! tests only), else ndarray (the default).
 //!
 //! The library itself is generic over every Burn backend; only the tests and examples need
 //! to choose one.
@@ -23,7 +25,15 @@ mod chosen {
     pub const NAME: &str = "wgpu";
 }
 
-#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+#[cfg(all(feature = "dispatch", not(any(feature = "wgpu", feature = "cuda"))))]
+mod chosen {
+    /// Burn's `Dispatch` backend, its devices those of ndarray and of Flex.
+    pub type Backend = burn::Dispatch;
+    /// The backend's name, for reports.
+    pub const NAME: &str = "dispatch (ndarray, flex)";
+}
+
+#[cfg(not(any(feature = "wgpu", feature = "cuda", feature = "dispatch")))]
 mod chosen {
     /// The f32 backend.
     pub type Backend = burn::backend::NdArray<f32>;
@@ -39,7 +49,10 @@ pub use chosen::*;
 pub type Autodiff = burn::backend::Autodiff<Backend>;
 
 /// Whether the chosen backend has an f64 variant ([`Backend64`] exists).
-pub const HAS_F64: bool = cfg!(any(feature = "cuda", not(feature = "wgpu")));
+pub const HAS_F64: bool = cfg!(any(
+    feature = "cuda",
+    not(any(feature = "wgpu", feature = "dispatch"))
+));
 
 /// `n` devices of the chosen backend for Burn's multi-device training strategies:
 ///
@@ -50,10 +63,26 @@ pub const HAS_F64: bool = cfg!(any(feature = "cuda", not(feature = "wgpu")));
 ///   0.10's server-to-server transfer, which only its CUDA server implements (the WGPU
 ///   server's `comm_init` and `send` are `unimplemented!()`), so the first gradient moved
 ///   to the main device panics;
+/// - Dispatch: the ndarray device and the Flex device, two CPU devices with their own
+///   tensors (an operation on tensors of both panics, as on two GPUs); at most 2;
 /// - CUDA: GPUs `0..n`.
+///
+/// # Panics
+///
+/// On Dispatch for `n > 2`.
 pub fn devices(n: usize) -> Vec<burn::tensor::Device<Backend>> {
     #[cfg(feature = "cuda")]
     return (0..n).map(burn::backend::cuda::CudaDevice::new).collect();
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(all(feature = "dispatch", not(any(feature = "wgpu", feature = "cuda"))))]
+    {
+        use burn::DispatchDevice;
+        assert!(n <= 2, "the Dispatch tests have 2 devices, not {n}");
+        let both = [
+            DispatchDevice::NdArray(Default::default()),
+            DispatchDevice::Flex(Default::default()),
+        ];
+        return both[..n].to_vec();
+    }
+    #[cfg(not(any(feature = "cuda", feature = "dispatch")))]
     vec![Default::default(); n]
 }

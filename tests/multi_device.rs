@@ -10,15 +10,17 @@
 //! - The wrappers keep what they hold of a parameter (slow weights, Scout's window) on
 //!   the device the sharded step put the parameter on.
 //!
-//! The devices are `holocron_optim_suite::backend::devices(2)`: on ndarray and WGPU one
-//! device twice (the multi-device code paths on one memory: Burn 0.21 cannot move a tensor
-//! between two WGPU devices, see that function), on CUDA two GPUs. The `Learner` tests are
-//! ignored on WGPU, with the reason: there Burn's own Adam ends up to 7e-2 away from the
-//! single-device run, differently from one run to the next.
+//! The devices are `holocron_optim_suite::backend::devices(2)`: with `--features dispatch`
+//! Burn's `Dispatch` backend's ndarray and Flex devices, two CPU devices with their own
+//! tensors (an operation on tensors of both panics); on ndarray and WGPU one device twice
+//! (the multi-device code paths on one memory: Burn 0.21 cannot move a tensor between two
+//! WGPU devices, see that function); on CUDA two GPUs. The `Learner` tests are ignored on
+//! WGPU, with the reason: there Burn's own Adam ends up to 7e-2 away from the single-device
+//! run, differently from one run to the next.
 //!
 //! ```text
 //! cargo test --test multi_device
-//! cargo test --test multi_device --features wgpu
+//! cargo test --test multi_device --features dispatch
 //! ```
 
 // The example's command line uses the rest (`OptimizerKind::ALL`, the weights file).

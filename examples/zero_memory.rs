@@ -36,10 +36,11 @@ struct Params<B: Backend> {
 }
 
 /// One worker's figures: state elements and seconds per step.
+#[allow(clippy::clone_on_copy)] // not every backend's device is `Copy`
 fn worker(rank: usize, workers: usize) -> (usize, f64) {
-    let device = Default::default();
+    let device: burn::tensor::Device<Inner> = Default::default();
     let config = CollectiveConfig::default().with_num_devices(workers);
-    collective::register::<Inner>(PeerId::from(rank), device, config).unwrap();
+    collective::register::<Inner>(PeerId::from(rank), device.clone(), config).unwrap();
     let shapes = Shapes::of("bert");
     let full = |shape: Vec<usize>, value: f64| {
         Tensor::<Inner, 1>::full(

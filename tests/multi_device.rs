@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 
 use burn::optim::{MultiGradientsParams, Optimizer};
 use burn::tensor::backend::DeviceOps;
-use common::{ParamSet, gradients, mixed_grads, mixed_params};
+use common::{ParamSet, gradients, mixed_grads, mixed_specs};
 use holocron_optim::{AdaBeliefConfig, LookaheadConfig, ScoutConfig};
 use rstest::rstest;
 use train::{OptimizerKind, RunOutcome, Strategy};
@@ -251,7 +251,11 @@ fn two_device_run<O: Optimizer<ParamSet<B>, B>>(
     mut single: O,
     devices: &[burn::tensor::Device<B>],
 ) -> (O, Devices) {
-    let (mut set, slots, shapes) = mixed_params::<B>(&devices[0]);
+    // Ids 0 to 3: Burn's sharded step gives parameter `id` to device `id mod 2`, so both
+    // devices own two (random ids would put all four on one device one time in eight).
+    let (specs, shapes) = mixed_specs();
+    let ids: Vec<burn::module::ParamId> = (0..4u64).map(burn::module::ParamId::from).collect();
+    let (mut set, slots) = ParamSet::<B>::with_ids(&ids, &specs, &devices[0]);
     let mut reference = set.clone();
     for k in 0..7 {
         let (a, b) = (mixed_grads(&shapes, 2 * k), mixed_grads(&shapes, 2 * k + 1));

@@ -273,14 +273,23 @@ pub fn wave(n: usize, seed: f64) -> Vec<f64> {
 
 /// A parameter set of ranks 1 to 4 with non-zero values, plus its slots and shapes.
 pub fn mixed_params<B: Backend>(device: &B::Device) -> (ParamSet<B>, Vec<Slot>, Vec<Vec<usize>>) {
+    let (specs, shapes) = mixed_specs();
+    let (set, slots) = ParamSet::new(&specs, device);
+    (set, slots, shapes)
+}
+
+/// A parameter's shape and row-major values.
+pub type Spec = (Vec<usize>, Vec<f64>);
+
+/// The shapes and values of [`mixed_params`], and the shapes alone.
+pub fn mixed_specs() -> (Vec<Spec>, Vec<Vec<usize>>) {
     let shapes: Vec<Vec<usize>> = vec![vec![5], vec![4, 3], vec![2, 2, 3], vec![2, 3, 2, 2]];
     let specs: Vec<_> = shapes
         .iter()
         .enumerate()
         .map(|(i, s)| (s.clone(), wave(s.iter().product(), i as f64)))
         .collect();
-    let (set, slots) = ParamSet::new(&specs, device);
-    (set, slots, shapes)
+    (specs, shapes)
 }
 
 /// Gradients for `mixed_params` at `step`.

@@ -15,7 +15,6 @@ mod trust_ratio;
 
 pub use decay::{L2Decay, ProximalDecay};
 pub use mask::VectorMask;
-pub(crate) use moments::with_moment_coefficients;
 pub use moments::{
     AdamMoments, AdamMomentsState, SecondMoment, SecondMomentState, bias_correction, ema,
 };

@@ -15,13 +15,7 @@ pub fn ema<B: Backend, const D: usize>(
     }
 }
 
-/// The bias correction `1 - beta^t` of an average that started at zero, after `t` steps.
-/// Past `2^31 - 1` steps `beta^t` is taken at `2^31 - 1`, where it is 0 for any `beta` of
-/// an average (an exponent cast with wrap-around would make it infinite).
-pub fn bias_correction(beta: f64, time: usize) -> f64 {
-    let time = i32::try_from(time).unwrap_or(i32::MAX);
-    1.0 - beta.powi(time)
-}
+pub use holocron_optim_core::rules::moments::bias_correction;
 
 /// A second-moment average (`v <- beta v + (1 - beta) x`, `x` a squared quantity) with the
 /// optional AMSGrad running maximum.
@@ -319,26 +313,3 @@ impl<B: Backend, const D: usize> AdamMomentsState<B, D> {
         }
     }
 }
-
-/// A rule's coefficient struct `$coefficients { .. }` with the six of Adam's moments filled
-/// from `$moments` ([`AdamMoments`]) at step `$time`: `beta_1`, `fresh_1 = 1 - beta_1`, the
-/// same for `beta_2`, `inverse_correction_1 = 1 / (1 - beta_1^t)` and
-/// `inverse_sqrt_correction_2 = 1 / sqrt(1 - beta_2^t)` (both 1 without bias correction);
-/// the fields listed after them are the rule's own.
-macro_rules! with_moment_coefficients {
-    ($moments:expr, $time:expr, $coefficients:path { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
-        let moments: &$crate::blocks::AdamMoments = &$moments;
-        let (beta_1, beta_2) = (moments.beta_1, moments.second.beta);
-        let (correction_1, correction_2) = moments.corrections($time);
-        $coefficients {
-            beta_1,
-            fresh_1: 1.0 - beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            inverse_correction_1: 1.0 / correction_1,
-            inverse_sqrt_correction_2: 1.0 / correction_2.sqrt(),
-            $($field $(: $value)?),*
-        }
-    }};
-}
-pub(crate) use with_moment_coefficients;

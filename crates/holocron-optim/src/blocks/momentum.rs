@@ -22,25 +22,6 @@ pub struct HeavyBallState<B: Backend, const D: usize> {
 }
 
 impl HeavyBall {
-    /// The update written without branches, for the fused paths: `buffer <- keep buffer +
-    /// fresh d`, step `step_direction d + step_buffer buffer`; returns `[keep, fresh,
-    /// step_direction, step_buffer]`. On the first step the (zero) buffer is kept with
-    /// weight 0 and the direction with weight 1; the step is the buffer, or `d + momentum
-    /// buffer` with Nesterov.
-    pub(crate) fn weights(&self, first: bool) -> [f64; 4] {
-        let (keep, fresh) = if first {
-            (0.0, 1.0)
-        } else {
-            (self.momentum, 1.0 - self.dampening)
-        };
-        let (step_direction, step_buffer) = if self.nesterov {
-            (1.0, self.momentum)
-        } else {
-            (0.0, 1.0)
-        };
-        [keep, fresh, step_direction, step_buffer]
-    }
-
     /// Returns the step direction for `direction` and the new state (none without momentum).
     pub fn apply<B: Backend, const D: usize>(
         &self,

@@ -13,17 +13,11 @@ pub struct ScaleInvariantProjection {
     pub epsilon: f64,
 }
 
-/// Norms below this count as this value in the cosine, as in PyTorch's `cosine_similarity`;
-/// with a zero norm the cosine is then 0.
-const COSINE_NORM_FLOOR: f64 = 1e-8;
+// Norms below this count as this value in the cosine, as in PyTorch's `cosine_similarity`;
+// with a zero norm the cosine is then 0.
+use holocron_optim_core::rules::adamp::COSINE_NORM_FLOOR;
 
 impl ScaleInvariantProjection {
-    /// The fused paths' constants of the test for a tensor of `numel` elements: the
-    /// cosine's norm floor and the threshold `delta / sqrt(numel)`.
-    pub(crate) fn test(&self, numel: usize) -> [f64; 2] {
-        [COSINE_NORM_FLOOR, self.delta / (numel as f64).sqrt()]
-    }
-
     /// Projects `update` as described above; the test is a mask, not a host-side branch.
     pub fn apply<B: Backend, const D: usize>(
         &self,

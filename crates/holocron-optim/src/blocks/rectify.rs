@@ -13,12 +13,6 @@ impl Rectification {
     /// `Some(r_t)` when the variance is tractable at step `time` (`rho_t > 4`, holocron's
     /// threshold), `None` otherwise.
     pub fn factor(&self, time: usize) -> Option<f64> {
-        let rho_inf = 2.0 / (1.0 - self.beta_2) - 1.0;
-        let bc2 = super::bias_correction(self.beta_2, time);
-        let rho_t = rho_inf - 2.0 * time as f64 * (1.0 - bc2) / bc2;
-        (rho_t > 4.0).then(|| {
-            ((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-                .sqrt()
-        })
+        holocron_optim_core::rules::moments::rectification(self.beta_2, time)
     }
 }

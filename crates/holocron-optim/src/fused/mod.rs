@@ -2,9 +2,8 @@
 //! (two where the rule needs a whole-tensor sum), instead of one pass and one fresh buffer
 //! per tensor operation.
 //!
-//! Each optimizer's rule is written once, in the optimizer's own file with the
-//! `crate::rule` machinery; this module runs it where the backend lets us reach its
-//! buffers: the CPU loops on Burn's ndarray backend (`f32` and
+//! Each optimizer's rule is written once, in `holocron-optim-core` (shared with the crate
+//! for Burn 0.22); this module runs it where the backend lets us reach its buffers: the CPU loops on Burn's ndarray backend (`f32` and
 //! `f64`, multi-threaded with rayon, [`loops`]) and the CubeCL kernels on WGPU and CUDA
 //! (`f32`, [`cube`]). [`rule_step`] picks the path a step takes from the configuration's
 //! [`Execution`] and the tensors, and hands the tensors back for Burn's composed

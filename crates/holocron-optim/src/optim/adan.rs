@@ -1,4 +1,3 @@
-use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -7,9 +6,9 @@ use crate::Execution;
 use crate::blocks::{ProximalDecay, SecondMoment, SecondMomentState, bias_correction, ema};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
-use crate::rule::{dual, element_rule};
+use holocron_optim_core::rules;
 
-optimizer_config! {
+holocron_optim_core::__fields_adan!(optimizer_config [
     /// Configuration of [`Adan`].
     ///
     /// | holocron keyword | field | default |
@@ -30,21 +29,8 @@ optimizer_config! {
     /// let optim = AdanConfig::new().with_weight_decay(2e-2).init::<B, Linear<B>>();
     /// # let _ = optim;
     /// ```
-    pub struct AdanConfig for Adan {
-        /// Coefficient of the gradient average.
-        beta_1: f64 = 0.98 => beta,
-        /// Coefficient of the gradient-difference average.
-        beta_2: f64 = 0.92 => beta,
-        /// Coefficient of the second moment.
-        beta_3: f64 = 0.99 => beta,
-        /// Added to the denominator.
-        epsilon: f64 = 1e-8 => positive,
-        /// Proximal weight decay `lambda`: `p <- p / (1 + lr lambda)` after the step.
-        weight_decay: f64 = 0.0 => non_negative,
-        /// Whether the denominator uses the running maximum of `n` (AMSGrad).
-        amsgrad: bool = false,
-    }
-}
+    pub struct AdanConfig for Adan: holocron_optim_core::rules::adan::Adan
+]);
 
 /// Adan, from ["Adan: Adaptive Nesterov Momentum Algorithm for Faster Optimizing Deep
 /// Models"](https://arxiv.org/abs/2208.06677), with the official code's semantics.
@@ -68,6 +54,7 @@ optimizer_config! {
 /// (sail-sg/Adan, timm, Burn).
 #[derive(Clone, Debug)]
 pub struct Adan {
+    rule: rules::adan::Adan,
     beta_1: f64,
     beta_2: f64,
     second: SecondMoment,
@@ -94,6 +81,7 @@ pub struct AdanState<B: Backend, const D: usize> {
 impl AdanConfig {
     fn build_unchecked(&self) -> Adan {
         Adan {
+            rule: self.rule(),
             execution: self.execution,
             beta_1: self.beta_1,
             beta_2: self.beta_2,
@@ -109,10 +97,10 @@ impl AdanConfig {
 
 simple_optimizer! { Adan, AdanState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::rule_step::<AdanRule, B, D, _>(
+        let stepped = fused::rule_step::<rules::adan::AdanRule, B, D, _>(
             optim.execution,
             optim.second.amsgrad,
-            |time| optim.coefficients(lr, time),
+            |time| optim.rule.coefficients(lr, time),
             tensor,
             grad,
             state,
@@ -185,27 +173,6 @@ simple_optimizer! { Adan, AdanState,
 }
 
 impl Adan {
-    /// The coefficients of step `time` (this step included).
-    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
-        let beta_3 = self.second.beta;
-        cpu::Coefficients {
-            // The first difference is zero: the (zero) previous gradient counts with weight 0.
-            difference: if time == 1 { 0.0 } else { 1.0 },
-            beta_1: self.beta_1,
-            fresh_1: 1.0 - self.beta_1,
-            beta_2: self.beta_2,
-            fresh_2: 1.0 - self.beta_2,
-            beta_3,
-            fresh_3: 1.0 - beta_3,
-            inverse_correction_1: 1.0 / bias_correction(self.beta_1, time),
-            scale_2: self.beta_2 / bias_correction(self.beta_2, time),
-            inverse_sqrt_correction_3: 1.0 / bias_correction(beta_3, time).sqrt(),
-            epsilon: self.epsilon,
-            lr,
-            proximal: 1.0 + lr * self.decay.weight_decay,
-        }
-    }
-
     /// The fused lanes `[m, v, g_prev, n]` (and `n_max` with AMSGrad) and the step count;
     /// zeros and 0 before the first step, whose previous gradient is not read (the first
     /// difference is 0).
@@ -250,40 +217,5 @@ impl Adan {
             moment_2: SecondMomentState::from_lanes(&mut lanes, self.second.amsgrad),
             previous_grad,
         }
-    }
-}
-
-/// Adan's rule, one pass: the equations of [`Adan`], element by element.
-struct AdanRule;
-
-element_rule! {
-    AdanRule {
-        coefficients: Coefficients, cells: Cells, update: update, lanes: 5, optional_lanes: 1,
-    }
-}
-
-dual! {
-    use crate::rule::blocks;
-    /// The scalars of one step.
-    struct Coefficients {
-        difference, beta_1, fresh_1, beta_2, fresh_2, beta_3, fresh_3, inverse_correction_1,
-        scale_2, inverse_sqrt_correction_3, epsilon, lr, proximal,
-    }
-    /// One element: the parameter, `m`, `v`, the previous gradient, `n` and (AMSGrad)
-    /// `n_max`.
-    struct Cells { p, m, v, previous, n, n_max }
-    ;
-    #[cube]
-    fn update(c: Coefficients<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
-        let diff = (g - x.previous) * c.difference;
-        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
-        let v = ema::<F>(x.v, diff, c.beta_2, c.fresh_2);
-        let nesterov = g + diff * c.beta_2;
-        let n = ema::<F>(x.n, nesterov * nesterov, c.beta_3, c.fresh_3);
-        let n_max = running_max::<F>(x.n_max, n, amsgrad);
-        let numerator = m * c.inverse_correction_1 + v * c.scale_2;
-        let denominator = denominator::<F>(n_max, c.inverse_sqrt_correction_3, c.epsilon);
-        let p = (x.p - numerator / denominator * c.lr) / c.proximal;
-        Cells::<F> { p, m, v, previous: g, n, n_max }
     }
 }

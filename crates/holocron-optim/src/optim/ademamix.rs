@@ -1,16 +1,14 @@
-use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
 use super::{optimizer_config, simple_optimizer};
 use crate::Execution;
-use crate::blocks::with_moment_coefficients;
 use crate::blocks::{AdamMoments, AdamMomentsState, L2Decay, ema};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
-use crate::rule::{dual, element_rule};
+use holocron_optim_core::rules;
 
-optimizer_config! {
+holocron_optim_core::__fields_ademamix!(optimizer_config [
     /// Configuration of [`AdEMAMix`].
     ///
     /// | holocron keyword | field | default |
@@ -38,35 +36,8 @@ optimizer_config! {
     ///     .init::<B, Linear<B>>();
     /// # let _ = optim;
     /// ```
-    pub struct AdEMAMixConfig for AdEMAMix {
-        /// Coefficient of the fast gradient average.
-        beta_1: f64 = 0.9 => beta,
-        /// Coefficient of the second moment.
-        beta_2: f64 = 0.999 => beta,
-        /// Coefficient of the slow gradient average.
-        beta_3: f64 = 0.9999 => beta,
-        /// Weight of the slow average in the update.
-        alpha: f64 = 5.0 => non_negative,
-        /// Added to the denominator.
-        epsilon: f64 = 1e-8 => positive,
-        /// L2 weight decay `lambda`, added to the gradient.
-        weight_decay: f64 = 0.0 => non_negative,
-        /// Steps `T_alpha` over which the slow average's weight ramps up linearly from 0 to
-        /// `alpha`; `None` (holocron's behaviour) uses `alpha` from the first step.
-        alpha_warmup: Option<usize> = "None" => warmup,
-        /// Steps `T_beta3` over which the slow average's coefficient rises from `beta_1` to
-        /// `beta_3` along the paper's schedule (its half-life grows linearly); `None`
-        /// (holocron's behaviour) uses `beta_3` from the first step.
-        beta_3_warmup: Option<usize> = "None" => warmup,
-    }
-    also: |check, config| {
-        // The schedule interpolates the logarithms of beta_1 and beta_3: both must be > 0.
-        let positive = config.beta_1 > 0.0 && config.beta_3 > 0.0;
-        let betas = (config.beta_1, config.beta_3);
-        let expected = "beta_1 > 0 and beta_3 > 0 when beta_3 warms up (value shown: (beta_1, beta_3))";
-        check.require("beta_3_warmup", betas, config.beta_3_warmup.is_none() || positive, expected)
-    }
-}
+    pub struct AdEMAMixConfig for AdEMAMix: holocron_optim_core::rules::ademamix::AdEMAMix
+]);
 
 /// AdEMAMix, from ["The AdEMAMix Optimizer: Better, Faster, Older"](https://arxiv.org/abs/2409.03137).
 ///
@@ -97,11 +68,8 @@ optimizer_config! {
 /// is a typo for the `g^2` of its code.
 #[derive(Clone, Debug)]
 pub struct AdEMAMix {
+    rule: rules::ademamix::AdEMAMix,
     moments: AdamMoments,
-    beta_3: f64,
-    alpha: f64,
-    alpha_warmup: Option<usize>,
-    beta_3_warmup: Option<usize>,
     epsilon: f64,
     decay: L2Decay,
     execution: Execution,
@@ -119,12 +87,9 @@ pub struct AdEMAMixState<B: Backend, const D: usize> {
 impl AdEMAMixConfig {
     fn build_unchecked(&self) -> AdEMAMix {
         AdEMAMix {
+            rule: self.rule(),
             execution: self.execution,
             moments: AdamMoments::new(self.beta_1, self.beta_2, false, true),
-            beta_3: self.beta_3,
-            alpha: self.alpha,
-            alpha_warmup: self.alpha_warmup,
-            beta_3_warmup: self.beta_3_warmup,
             epsilon: self.epsilon,
             decay: L2Decay::new(self.weight_decay),
         }
@@ -133,10 +98,10 @@ impl AdEMAMixConfig {
 
 simple_optimizer! { AdEMAMix, AdEMAMixState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::rule_step::<AdEMAMixRule, B, D, _>(
+        let stepped = fused::rule_step::<rules::ademamix::AdEMAMixRule, B, D, _>(
             optim.execution,
             false,
-            |time| optim.coefficients(lr, time),
+            |time| optim.rule.coefficients(lr, time),
             tensor,
             grad,
             state,
@@ -153,12 +118,12 @@ simple_optimizer! { AdEMAMix, AdEMAMixState,
             None => (None, None),
         };
         let time = moments.as_ref().map_or(0, |m| m.time) + 1;
-        let slow_moment = ema(slow_moment, grad.clone(), optim.beta_3_at(time));
+        let slow_moment = ema(slow_moment, grad.clone(), optim.rule.beta_3_at(time));
         let moments = optim.moments.update(grad, moments);
         let numerator = optim
             .moments
             .first(&moments)
-            .add(slow_moment.clone().mul_scalar(optim.alpha_at(time)));
+            .add(slow_moment.clone().mul_scalar(optim.rule.alpha_at(time)));
         let update = numerator.div(optim.moments.denominator(&moments, optim.epsilon));
         let state = AdEMAMixState {
             moments,
@@ -183,44 +148,6 @@ simple_optimizer! { AdEMAMix, AdEMAMixState,
 }
 
 impl AdEMAMix {
-    /// The coefficients of step `time` (this step included).
-    fn coefficients(&self, lr: LearningRate, time: usize) -> cpu::Coefficients<f64> {
-        with_moment_coefficients!(
-            self.moments,
-            time,
-            cpu::Coefficients {
-                weight_decay: self.decay.weight_decay,
-                beta_3: self.beta_3_at(time),
-                fresh_3: 1.0 - self.beta_3_at(time),
-                alpha: self.alpha_at(time),
-                epsilon: self.epsilon,
-                lr,
-            }
-        )
-    }
-
-    /// The slow average's weight at step `time` (the first is 1).
-    fn alpha_at(&self, time: usize) -> f64 {
-        match self.alpha_warmup {
-            Some(warmup) if time < warmup => self.alpha * time as f64 / warmup as f64,
-            _ => self.alpha,
-        }
-    }
-
-    /// The slow average's coefficient at step `time` (the first is 1).
-    fn beta_3_at(&self, time: usize) -> f64 {
-        match self.beta_3_warmup {
-            Some(warmup) if time < warmup => {
-                let a = time as f64 / warmup as f64;
-                let (ln_1, ln_3) = (self.moments.beta_1.ln(), self.beta_3.ln());
-                (ln_1 * ln_3 / ((1.0 - a) * ln_3 + a * ln_1))
-                    .exp()
-                    .min(self.beta_3)
-            }
-            _ => self.beta_3,
-        }
-    }
-
     /// The fused lanes `[m2, m1, nu]` and the step count; zeros and 0 before the first step.
     fn lanes<B: Backend, const D: usize>(
         state: Option<AdEMAMixState<B, D>>,
@@ -247,37 +174,5 @@ impl AdEMAMix {
             moments: AdamMomentsState::from_lanes(time, &mut lanes, false),
             slow_moment,
         }
-    }
-}
-
-/// AdEMAMix's rule, one pass: the equations of [`AdEMAMix`], element by element.
-struct AdEMAMixRule;
-
-element_rule! {
-    AdEMAMixRule {
-        coefficients: Coefficients, cells: Cells, update: update, lanes: 4, optional_lanes: 0,
-    }
-}
-
-dual! {
-    use crate::rule::blocks;
-    /// The scalars of one step.
-    struct Coefficients {
-        weight_decay, beta_1, fresh_1, beta_2, fresh_2, beta_3, fresh_3, inverse_correction_1,
-        alpha, inverse_sqrt_correction_2, epsilon, lr,
-    }
-    /// One element: the parameter, the slow average `m2`, `m1` and `nu`.
-    struct Cells { p, slow, m, v }
-    ;
-    #[cube]
-    fn update(c: Coefficients<F>, g: F, x: Cells<F>) flags(_no_flag) -> Cells<F> {
-        let g = l2::<F>(g, x.p, c.weight_decay);
-        let slow = ema::<F>(x.slow, g, c.beta_3, c.fresh_3);
-        let m = ema::<F>(x.m, g, c.beta_1, c.fresh_1);
-        let v = ema::<F>(x.v, g * g, c.beta_2, c.fresh_2);
-        let numerator = m * c.inverse_correction_1 + slow * c.alpha;
-        let denominator = denominator::<F>(v, c.inverse_sqrt_correction_2, c.epsilon);
-        let p = x.p - numerator / denominator * c.lr;
-        Cells::<F> { p, slow, m, v }
     }
 }

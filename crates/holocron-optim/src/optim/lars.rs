@@ -1,4 +1,3 @@
-use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -9,9 +8,9 @@ use crate::blocks::{
 };
 use crate::checkpoint::tensor_shape;
 use crate::fused;
-use crate::rule::{dual, two_pass_rule};
+use holocron_optim_core::rules;
 
-optimizer_config! {
+holocron_optim_core::__fields_lars!(optimizer_config [
     /// Configuration of [`Lars`].
     ///
     /// | holocron keyword | field | default |
@@ -37,36 +36,8 @@ optimizer_config! {
     /// # let _ = optim;
     /// assert!(LarsConfig::new().with_nesterov(true).try_init::<B, Linear<B>>().is_err());
     /// ```
-    pub struct LarsConfig for Lars {
-        /// Momentum factor `m`.
-        momentum: f64 = 0.0 => non_negative,
-        /// Dampening of new directions in the momentum buffer.
-        dampening: f64 = 0.0 => unit,
-        /// L2 weight decay `lambda`, added to the gradient and to the trust-ratio denominator.
-        weight_decay: f64 = 0.0 => non_negative,
-        /// Nesterov momentum; needs `momentum > 0` and `dampening = 0`.
-        nesterov: bool = false,
-        /// Bounds `(lo, hi)` of the parameter norm in the trust ratio.
-        scale_clip: (f64, f64) = "(0.0, 10.0)" => clip_range,
-        /// Whether rank-1 tensors (biases, normalisation scales) take no weight decay, as
-        /// SimCLR, BYOL and BERT train; `false` (holocron) decays every tensor.
-        exclude_vectors_from_weight_decay: bool = false,
-        /// Whether rank-1 tensors take the plain step, unscaled by the trust ratio, as SimCLR,
-        /// BYOL and BERT train; `false` (holocron) scales every tensor.
-        exclude_vectors_from_trust_ratio: bool = false,
-    }
-    also: |check, config| {
-        if config.nesterov && !(config.momentum > 0.0 && config.dampening == 0.0) {
-            check.fail(
-                "nesterov",
-                (config.momentum, config.dampening),
-                "momentum > 0 and dampening = 0 when nesterov is true (value shown: (momentum, dampening))",
-            )
-        } else {
-            Ok(())
-        }
-    }
-}
+    pub struct LarsConfig for Lars: holocron_optim_core::rules::lars::Lars
+]);
 
 /// LARS: layer-wise adaptive rate scaling, from ["Large batch training of convolutional
 /// networks"](https://arxiv.org/abs/1708.03888).
@@ -97,6 +68,7 @@ optimizer_config! {
 /// inside the clip range.
 #[derive(Clone, Debug)]
 pub struct Lars {
+    rule: rules::lars::Lars,
     decay: L2Decay,
     trust: TrustRatio,
     mask: VectorMask,
@@ -114,6 +86,7 @@ pub struct LarsState<B: Backend, const D: usize> {
 impl LarsConfig {
     fn build_unchecked(&self) -> Lars {
         Lars {
+            rule: self.rule(),
             execution: self.execution,
             decay: L2Decay::new(self.weight_decay),
             trust: TrustRatio::new(self.scale_clip),
@@ -132,10 +105,10 @@ impl LarsConfig {
 
 simple_optimizer! { Lars, LarsState,
     step: |optim, lr, tensor, grad, state| {
-        let stepped = fused::rule_step::<LarsRule, B, D, _>(
+        let stepped = fused::rule_step::<rules::lars::LarsRule, B, D, _>(
             optim.execution,
             optim.momentum.momentum != 0.0,
-            |time| optim.coefficients(lr, time, D),
+            |time| optim.rule.coefficients(lr, time == 1, D),
             tensor,
             grad,
             state,
@@ -165,22 +138,6 @@ simple_optimizer! { Lars, LarsState,
 }
 
 impl Lars {
-    /// The coefficients of a step of a tensor of rank `rank`, `time` 1 for the first.
-    fn coefficients(&self, lr: LearningRate, time: usize, rank: usize) -> cpu::Coefficients<f64> {
-        let [keep, fresh, step_direction, step_buffer] = self.momentum.weights(time == 1);
-        cpu::Coefficients {
-            weight_decay: self.mask.decay(rank, self.decay).weight_decay,
-            lo: self.trust.lo,
-            hi: self.trust.hi,
-            trusted: if self.mask.trusts(rank) { 1.0 } else { 0.0 },
-            keep,
-            fresh,
-            step_direction,
-            step_buffer,
-            lr,
-        }
-    }
-
     /// The fused paths' lanes: `[]` without momentum, else `[buffer]` (zero before the
     /// first step).
     fn lanes<B: Backend, const D: usize>(
@@ -200,55 +157,5 @@ impl Lars {
         lanes.into_iter().next().map(|buffer| LarsState {
             momentum: HeavyBallState { buffer },
         })
-    }
-}
-
-/// LARS's rule: the norms `‖p‖` and `‖g‖`, the trust ratio, then the update with the
-/// momentum buffer (the lane exists only with momentum).
-struct LarsRule;
-
-two_pass_rule! {
-    LarsRule {
-        coefficients: Coefficients, cells: Cells, terms: Norms, scalars: Scalars,
-        terms_of: norms, scalars_of: scalars, update: update, lanes: 1, optional_lanes: 1,
-    }
-}
-
-dual! {
-    use crate::rule::blocks;
-    /// The scalars of one step: the heavy-ball weights are those of `HeavyBall::weights`.
-    /// `trusted` is 1 where the trust ratio applies, 0 for a tensor the mask leaves out.
-    struct Coefficients {
-        weight_decay, lo, hi, trusted, keep, fresh, step_direction, step_buffer, lr,
-    }
-    /// One element: the parameter and (with momentum) its buffer.
-    struct Cells { p, buffer }
-    /// The summed squares of the parameter and the gradient.
-    struct Norms { pp, gg }
-    /// The trust ratio.
-    struct Scalars { ratio }
-    ;
-    #[cube]
-    fn norms(_c: Coefficients<F>, g: F, x: Cells<F>) flags(_momentum) -> Norms<F> {
-        Norms::<F> { pp: x.p * x.p, gg: g * g }
-    }
-
-    #[cube]
-    fn scalars(c: Coefficients<F>, t: Norms<F>, _carried: F) -> Scalars<F> {
-        let param_norm = F::sqrt(t.pp);
-        let denominator = F::sqrt(t.gg) + param_norm * c.weight_decay;
-        Scalars::<F> { ratio: trust_ratio::<F>(param_norm, denominator, c.lo, c.hi, c.trusted) }
-    }
-
-    #[cube]
-    fn update(c: Coefficients<F>, s: Scalars<F>, g: F, x: Cells<F>) flags(momentum) -> Cells<F> {
-        let direction = l2::<F>(g, x.p, c.weight_decay) * s.ratio;
-        let mut step = direction;
-        let mut buffer = x.buffer;
-        if momentum {
-            buffer = x.buffer * c.keep + direction * c.fresh;
-            step = direction * c.step_direction + buffer * c.step_buffer;
-        }
-        Cells::<F> { p: x.p - step * c.lr, buffer }
     }
 }

@@ -18,34 +18,33 @@ pub use lamb_ralars::{Lamb, LambConfig, LambState, RaLars, RaLarsConfig, RaLarsS
 pub use lars::{Lars, LarsConfig, LarsState};
 pub use tadam::{TAdam, TAdamConfig, TAdamState};
 
-/// Declares an optimizer's configuration: a Burn [`Config`](burn::config::Config) with one
-/// line per hyperparameter (`name: type = default => check`), where `check` names the
-/// [`Checker`](crate::error::Checker) range that `validate` applies and the field's doc
-/// states; then the `execution` and `grad_clipping` fields every configuration has, and the
-/// `validate`-backed `build`, `try_build`, `init` and `try_init`. Rules that tie fields
-/// together go in `also: |check, config| { .. }`. The optimizer provides
+/// Declares an optimizer's configuration from its hyperparameter list in
+/// `holocron-optim-core` (`holocron_optim_core::__fields_<name>!(optimizer_config [docs
+/// pub struct Config for Optimizer: CoreRule])`, one line per hyperparameter: `name: type =
+/// default => check`, where `check` names the [`Checker`](holocron_optim_core::Checker)
+/// range that the core rule's validation applies and the field's doc states): a Burn
+/// [`Config`](burn::config::Config) with those fields, the `execution` and `grad_clipping`
+/// fields every configuration has, `rule()` (the core rule's hyperparameters), and the
+/// `validate`-backed `build`, `try_build`, `init` and `try_init`. The optimizer provides
 /// `build_unchecked(&self) -> $optim`.
 macro_rules! optimizer_config {
     (
-        $(#[$meta:meta])*
-        pub struct $config:ident for $optim:ident {
-            $(
-                $(#[$field_meta:meta])*
-                $field:ident: $ty:ty $(= $default:tt)? $(=> $check:ident)?,
-            )*
-        }
-        $(also: |$also_check:ident, $also_config:ident| $also:block)?
+        [$(#[$meta:meta])* pub struct $config:ident for $optim:ident: $rule:path]
+        $(
+            $(#[doc = $doc:literal])*
+            $field:ident: $ty:ty = $default:literal $(| $value:expr)? $(=> $check:ident)?,
+        )*
     ) => {
         $(#[$meta])*
         #[derive(burn::config::Config, Debug)]
         pub struct $config {
             $(
-                $(#[$field_meta])*
+                $(#[doc = $doc])*
                 $(
                     ///
                     #[doc = concat!("Allowed: ", $crate::error::expected!($check), ".")]
                 )?
-                $(#[config(default = $default)])?
+                #[config(default = $default)]
                 pub $field: $ty,
             )*
             /// Which implementation runs the step (see [`Execution`](crate::Execution)); all
@@ -61,14 +60,15 @@ macro_rules! optimizer_config {
         impl $config {
             /// Checks every hyperparameter against its allowed range.
             pub fn validate(&self) -> Result<(), $crate::ConfigError> {
+                holocron_optim_core::OptimizerRule::validate(&self.rule(), stringify!($config))?;
                 let check = $crate::error::Checker::new(stringify!($config));
-                $($(check.$check(stringify!($field), self.$field)?;)?)*
-                check.clipping("grad_clipping", &self.grad_clipping)?;
-                $(
-                    let ($also_check, $also_config) = (&check, self);
-                    ($also)?;
-                )?
-                Ok(())
+                let threshold = $crate::error::clipping_threshold(&self.grad_clipping);
+                check.clipping("grad_clipping", &self.grad_clipping, threshold)
+            }
+
+            /// The hyperparameters as `holocron-optim-core`'s rule takes them.
+            pub fn rule(&self) -> $rule {
+                $rule { $($field: self.$field,)* }
             }
 
             #[doc = concat!("Builds the bare [`", stringify!($optim), "`] (a [`SimpleOptimizer`](burn::optim::SimpleOptimizer)).")]

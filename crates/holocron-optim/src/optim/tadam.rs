@@ -1,4 +1,3 @@
-use burn::optim::LearningRate;
 use burn::record::Record;
 use burn::tensor::{Tensor, backend::Backend};
 
@@ -7,9 +6,9 @@ use crate::Execution;
 use crate::blocks::{L2Decay, SecondMoment, SecondMomentState, bias_correction, broadcast};
 use crate::checkpoint::tensor_shape;
 use crate::fused;
-use crate::rule::{dual, two_pass_rule};
+use holocron_optim_core::rules;
 
-optimizer_config! {
+holocron_optim_core::__fields_tadam!(optimizer_config [
     /// Configuration of [`TAdam`].
     ///
     /// | holocron keyword | field | default |
@@ -31,24 +30,8 @@ optimizer_config! {
     /// let optim = TAdamConfig::new().with_dof(Some(2.0)).init::<B, Linear<B>>();
     /// # let _ = optim;
     /// ```
-    pub struct TAdamConfig for TAdam {
-        /// Sets the initial weight sum `W_0 = beta_1 / (1 - beta_1)` and its decay: `W` is
-        /// multiplied by `(2 beta_1 - 1) / beta_1` each step, which turns negative below 0.5
-        /// (and the weights with it, until a step divides by zero).
-        beta_1: f64 = 0.9 => at_least_half,
-        /// Coefficient of the second moment.
-        beta_2: f64 = 0.999 => beta,
-        /// Added to the denominators.
-        epsilon: f64 = 1e-8 => positive,
-        /// L2 weight decay `lambda`, added to the gradient.
-        weight_decay: f64 = 0.0 => non_negative,
-        /// Whether the denominator uses the running maximum of `v` (AMSGrad).
-        amsgrad: bool = false,
-        /// Degrees of freedom `nu` of the Student-t; `None` uses each tensor's number of
-        /// elements. Bounded so that `nu + d` stays finite in `f32`.
-        dof: Option<f64> = "None" => optional_degrees_of_freedom,
-    }
-}
+    pub struct TAdamConfig for TAdam: holocron_optim_core::rules::tadam::TAdam
+]);
 
 /// TAdam, from ["TAdam: A Robust Stochastic Gradient Optimizer"](https://arxiv.org/abs/2003.00179).
 ///
@@ -68,6 +51,7 @@ optimizer_config! {
 /// `v_t` is a typo. `w` and `W` are one-element tensors that stay on the device.
 #[derive(Clone, Debug)]
 pub struct TAdam {
+    rule: rules::tadam::TAdam,
     beta_1: f64,
     second: SecondMoment,
     epsilon: f64,
@@ -92,6 +76,7 @@ pub struct TAdamState<B: Backend, const D: usize> {
 impl TAdamConfig {
     fn build_unchecked(&self) -> TAdam {
         TAdam {
+            rule: self.rule(),
             execution: self.execution,
             beta_1: self.beta_1,
             second: SecondMoment {
@@ -108,10 +93,10 @@ impl TAdamConfig {
 simple_optimizer! { TAdam, TAdamState,
     step: |optim, lr, tensor, grad, state| {
         let numel = tensor.shape().num_elements() as f64;
-        let stepped = fused::rule_step::<TAdamRule, B, D, _>(
+        let stepped = fused::rule_step::<rules::tadam::TAdamRule, B, D, _>(
             optim.execution,
             optim.second.amsgrad,
-            |time| optim.coefficients(lr, time, numel),
+            |time| optim.rule.coefficients(lr, time, numel),
             tensor,
             grad,
             state,
@@ -216,24 +201,6 @@ impl TAdam {
         }
     }
 
-    /// The coefficients of step `time` (this step included) for a tensor of `numel`
-    /// elements.
-    fn coefficients(&self, lr: LearningRate, time: usize, numel: f64) -> cpu::Coefficients<f64> {
-        let dof = self.dof.unwrap_or(numel);
-        let beta_2 = self.second.beta;
-        cpu::Coefficients {
-            weight_decay: self.decay.weight_decay,
-            epsilon: self.epsilon,
-            dof,
-            dof_plus_numel: dof + numel,
-            weight_sum_decay: (2.0 * self.beta_1 - 1.0) / self.beta_1,
-            beta_2,
-            fresh_2: 1.0 - beta_2,
-            inverse_sqrt_correction_2: 1.0 / bias_correction(beta_2, time).sqrt(),
-            step_size: lr / bias_correction(self.beta_1, time),
-        }
-    }
-
     /// The fused paths' lanes `[m, v, W]` or `[m, v, v_max, W]`, the weight sum `W` as a
     /// one-element lane of the parameter's rank, and the step count so far.
     fn lanes<B: Backend, const D: usize>(
@@ -265,61 +232,5 @@ impl TAdam {
             moment_2,
             weight_sum,
         }
-    }
-}
-
-/// TAdam's rule: the Mahalanobis distance of the decayed gradient under the moments so
-/// far, the Student-t weight of this gradient and the weight sum `W` it carries to the
-/// next step, then the weighted moments and the update.
-struct TAdamRule;
-
-two_pass_rule! {
-    TAdamRule {
-        coefficients: Coefficients, cells: Cells, terms: Distance, scalars: Weights,
-        terms_of: distance, scalars_of: weights, update: update, lanes: 3, optional_lanes: 1,
-        carries: weight_sum,
-    }
-}
-
-dual! {
-    use crate::rule::blocks;
-    /// The scalars of one step; `weight_sum_decay` is `(2 beta_1 - 1) / beta_1` and
-    /// `step_size` is `lr / (1 - beta_1^t)`.
-    struct Coefficients {
-        weight_decay, epsilon, dof, dof_plus_numel, weight_sum_decay, beta_2, fresh_2,
-        inverse_sqrt_correction_2, step_size,
-    }
-    /// One element: the parameter, `m`, `v` and (AMSGrad) `v_max`.
-    struct Cells { p, m, v, v_max }
-    /// `Σ (g + lambda p - m)² / (v + eps)`.
-    struct Distance { distance }
-    /// The weights of the old moment and of the new gradient, and the next `W`.
-    struct Weights { keep, fresh, weight_sum }
-    ;
-    #[cube]
-    fn distance(c: Coefficients<F>, g: F, x: Cells<F>) flags(_amsgrad) -> Distance<F> {
-        let residual = l2::<F>(g, x.p, c.weight_decay) - x.m;
-        Distance::<F> { distance: residual * residual / (x.v + c.epsilon) }
-    }
-
-    #[cube]
-    fn weights(c: Coefficients<F>, t: Distance<F>, weight_sum: F) -> Weights<F> {
-        let weight = c.dof_plus_numel / (t.distance + c.dof);
-        let total = weight_sum + weight;
-        Weights::<F> {
-            keep: weight_sum / total,
-            fresh: weight / total,
-            weight_sum: weight_sum * c.weight_sum_decay + weight,
-        }
-    }
-
-    #[cube]
-    fn update(c: Coefficients<F>, s: Weights<F>, g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
-        let g = l2::<F>(g, x.p, c.weight_decay);
-        let m = x.m * s.keep + g * s.fresh;
-        let v = ema::<F>(x.v, g * g, c.beta_2, c.fresh_2);
-        let v_max = running_max::<F>(x.v_max, v, amsgrad);
-        let denominator = denominator::<F>(v_max, c.inverse_sqrt_correction_2, c.epsilon);
-        Cells::<F> { p: x.p - m / denominator * c.step_size, m, v, v_max }
     }
 }

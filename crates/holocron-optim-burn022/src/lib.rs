@@ -1,0 +1,76 @@
+//! Optimizers from [holocron.optim](https://github.com/frgfm/Holocron) for the
+//! [Burn](https://burn.dev) deep-learning framework, version 0.22.
+//!
+//! Each optimizer has a `#[derive(Config)]` configuration whose `init()` returns Burn's
+//! [`ModuleOptimizer`](burn::optim::ModuleOptimizer), exactly like
+//! `burn::optim::AdamConfig`, so it drops into a Burn training loop or `Learner`:
+//!
+//! | optimizer | configuration | paper |
+//! |---|---|---|
+//! | [`Lars`] | [`LarsConfig`] | [LARS](https://arxiv.org/abs/1708.03888) |
+//! | [`Lamb`] | [`LambConfig`] | [LAMB](https://arxiv.org/abs/1904.00962) |
+//! | [`RaLars`] | [`RaLarsConfig`] | [RAdam](https://arxiv.org/abs/1908.03265) + LARS |
+//! | [`TAdam`] | [`TAdamConfig`] | [TAdam](https://arxiv.org/abs/2003.00179) |
+//! | [`AdaBelief`] | [`AdaBeliefConfig`] | [AdaBelief](https://arxiv.org/abs/2010.07468) |
+//! | [`AdamP`] | [`AdamPConfig`] | [AdamP](https://arxiv.org/abs/2006.08217) |
+//! | [`Adan`] | [`AdanConfig`] | [Adan](https://arxiv.org/abs/2208.06677) |
+//! | [`AdEMAMix`] | [`AdEMAMixConfig`] | [AdEMAMix](https://arxiv.org/abs/2409.03137) |
+//!
+//! The update rules are those of [`holocron_optim_core`], the numerics this crate shares with
+//! the crate for Burn 0.21 (`holocron-optim`): every optimizer is a [`RuleOptimizer`] over
+//! its core rule, which runs each step as Burn tensor operations on the parameter's device,
+//! in the parameter's dtype (`f32`, `f64`, ...), without reading a value back to the host.
+//! The parameter, its gradient and its state are flattened to one dimension for the step
+//! ([`flat::FlatTensor`]) and given their shapes back after it.
+//!
+//! A configuration with a hyperparameter out of range is refused with a [`ConfigError`]
+//! naming the field, the value and the allowed range (`validate`, `try_build`,
+//! `try_init`). Hyperparameters are `f64`: the step's scalars are computed on the host in
+//! double precision.
+//!
+//! The state of each parameter ([`RuleState`]) saves and loads with Burn's optimizer records
+//! (`ModuleOptimizer::to_record`, `load_record`, `save`, `load`): its step count and one
+//! tensor per state lane, each in its dtype, so that a run resumed from a record continues
+//! bit for bit as the uninterrupted run.
+//!
+//! # Example
+//!
+//! ```
+//! use burn::module::{Module, Param};
+//! use burn::optim::GradientsParams;
+//! use burn::tensor::{Device, Tensor};
+//! use holocron_optim_burn022::LambConfig;
+//!
+//! #[derive(Module, Debug)]
+//! struct Model {
+//!     weight: Param<Tensor<1>>,
+//! }
+//!
+//! let device = Device::default().autodiff();
+//! let mut model = Model {
+//!     weight: Param::from_tensor(Tensor::from_floats([3.0, -2.0], &device)),
+//! };
+//! let mut optim = LambConfig::new().init();
+//! let steps = 300;
+//! for step in 0..steps {
+//!     // Minimise ‖w - 1‖².
+//!     let loss = model.weight.val().sub_scalar(1.0).square().sum();
+//!     let grads = GradientsParams::from_grads(loss.backward(), &model);
+//!     // LAMB's steps have length lr * ‖w‖, so the rate decays to land on the minimum.
+//!     let lr = 0.05 * (1.0 - step as f64 / steps as f64);
+//!     model = optim.step(lr, model, grads);
+//! }
+//! let w: Vec<f32> = model.weight.val().try_into_vec_as().unwrap();
+//! assert!(w.iter().all(|x| (x - 1.0).abs() < 0.01), "{w:?}");
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod flat;
+mod optim;
+pub mod state;
+
+pub use holocron_optim_core;
+pub use holocron_optim_core::{ConfigError, OptimizerRule};
+pub use optim::*;
+pub use state::RuleState;

@@ -1,0 +1,420 @@
+//! Golden parity on Burn 0.22: every reference trajectory of the repository's `tests/golden`
+//! (or of the directory `HOLOCRON_GOLDEN_DIR` names) replayed step by step through this
+//! crate's optimizers, each inside Burn's `ModuleOptimizer` stepping a module of explicit
+//! parameters, on the backend the cargo features choose (`tests/common`): f32 files in f32,
+//! f64 files in f64 (each tensor created with that dtype; a backend without f64 reports them
+//! as skipped).
+//!
+//! The loading, the golden directory and its `CASES` list, and the comparison are the root
+//! suite's (`tests/golden_data`, shared with the Burn 0.21 replay): a listed file that is
+//! missing, unreadable, malformed or shorter than its `num_steps` fails the test, and so
+//! does a file that `CASES` does not list. After every step, every parameter value and every
+//! value of the optimizer's state (where the file has `state`; read back from Burn's
+//! optimizer record) must satisfy `|ours - golden| <= tol * max(|golden|, 1e-2)`,
+//! `tol = 1e-9` for f64 and `2e-4` for f32; a step count must be equal; every state tensor
+//! must be in the case's dtype, of the parameter's shape (TAdam's weight sum `[1; D]`).
+//!
+//! The wrapper cases (`lookahead_*`, `scout_*`: Lookahead and Scout, which this crate does
+//! not have yet) are skipped, each reported and counted; every other file must run.
+
+mod common;
+#[path = "../../../tests/golden_data/mod.rs"]
+mod golden_data;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use burn::tensor::DType;
+use common::*;
+use golden_data::*;
+use holocron_optim_burn022::*;
+use holocron_optim_core::rules::moments::rectification;
+
+/// Translates holocron keyword arguments into this crate's configuration; `None` for a case
+/// this crate cannot run (a wrapper case, or its inner SGD).
+fn config(case: &Case) -> Option<AnyConfig> {
+    if case.wrapper.is_some() || case.optimizer == "SGD" {
+        return None;
+    }
+    let get = |key: &str| case.config.get(key);
+    let f = |key: &str| get(key).map(|v| v.as_f64().unwrap());
+    let b = |key: &str| get(key).map(|v| v.as_bool().unwrap());
+    let betas = get("betas").map(|v| floats(v, "betas").unwrap());
+    let beta = |i: usize| betas.as_ref().map(|b| b[i]);
+    let clip = get("scale_clip").map(|v| {
+        let v = floats(v, "scale_clip").unwrap();
+        (v[0], v[1])
+    });
+    for key in case.config.keys() {
+        assert!(
+            KNOWN_KEYWORDS.contains(&key.as_str()),
+            "{}: unknown keyword {key}",
+            case.name
+        );
+    }
+    macro_rules! set {
+        ($c:ident, $field:ident, $value:expr) => {
+            if let Some(v) = $value {
+                $c.$field = v;
+            }
+        };
+    }
+    Some(match case.optimizer.as_str() {
+        "LARS" => {
+            let mut c = LarsConfig::new();
+            set!(c, momentum, f("momentum"));
+            set!(c, dampening, f("dampening"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, nesterov, b("nesterov"));
+            set!(c, scale_clip, clip);
+            set!(
+                c,
+                exclude_vectors_from_weight_decay,
+                b("exclude_vectors_from_weight_decay")
+            );
+            set!(
+                c,
+                exclude_vectors_from_trust_ratio,
+                b("exclude_vectors_from_trust_ratio")
+            );
+            AnyConfig::Lars(c)
+        }
+        "LAMB" => {
+            let mut c = LambConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, scale_clip, clip);
+            set!(c, bias_correction, b("bias_correction"));
+            set!(
+                c,
+                exclude_vectors_from_weight_decay,
+                b("exclude_vectors_from_weight_decay")
+            );
+            set!(
+                c,
+                exclude_vectors_from_trust_ratio,
+                b("exclude_vectors_from_trust_ratio")
+            );
+            AnyConfig::Lamb(c)
+        }
+        "RaLars" => {
+            let mut c = RaLarsConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, force_adaptive_momentum, b("force_adaptive_momentum"));
+            set!(c, scale_clip, clip);
+            set!(
+                c,
+                exclude_vectors_from_weight_decay,
+                b("exclude_vectors_from_weight_decay")
+            );
+            set!(
+                c,
+                exclude_vectors_from_trust_ratio,
+                b("exclude_vectors_from_trust_ratio")
+            );
+            AnyConfig::RaLars(c)
+        }
+        "TAdam" => {
+            let mut c = TAdamConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, amsgrad, b("amsgrad"));
+            c.dof = f("dof");
+            AnyConfig::TAdam(c)
+        }
+        "AdaBelief" => {
+            let mut c = AdaBeliefConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, amsgrad, b("amsgrad"));
+            AnyConfig::AdaBelief(c)
+        }
+        "AdamP" => {
+            let mut c = AdamPConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, amsgrad, b("amsgrad"));
+            set!(c, delta, f("delta"));
+            AnyConfig::AdamP(c)
+        }
+        "Adan" => {
+            let mut c = AdanConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, beta_3, beta(2));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            set!(c, amsgrad, b("amsgrad"));
+            AnyConfig::Adan(c)
+        }
+        "AdEMAMix" => {
+            let mut c = AdEMAMixConfig::new();
+            set!(c, beta_1, beta(0));
+            set!(c, beta_2, beta(1));
+            set!(c, beta_3, beta(2));
+            set!(c, alpha, f("alpha"));
+            set!(c, epsilon, f("eps"));
+            set!(c, weight_decay, f("weight_decay"));
+            let steps = |key: &str| get(key).map(|v| Some(v.as_u64().unwrap() as usize));
+            set!(c, alpha_warmup, steps("alpha_warmup"));
+            set!(c, beta_3_warmup, steps("beta_3_warmup"));
+            AnyConfig::AdEMAMix(c)
+        }
+        other => panic!("{}: unknown optimizer {other}", case.name),
+    })
+}
+
+/// A RaLars case that says when it reaches RAdam's rectified branch: the core's
+/// rectification (`rho_t > 4`) must switch on exactly at that step, within the run.
+fn check_rectified(case: &Case, any: &AnyConfig) -> Result<(), String> {
+    let Some(first) = case.rectified_from_step else {
+        return Ok(());
+    };
+    let AnyConfig::RaLars(c) = any else {
+        return Err("`rectified_from_step` on a case that is not RaLars".into());
+    };
+    if first == 0 || first > case.steps.len() {
+        return Err(format!(
+            "rectified from step {first}, outside the case's {} steps",
+            case.steps.len()
+        ));
+    }
+    for t in 1..=first {
+        let rectified = rectification(c.beta_2, t).is_some();
+        if rectified != (t == first) {
+            return Err(format!(
+                "beta_2 = {}: step {t} is {} (the file says the branch starts at step {first})",
+                c.beta_2,
+                if rectified {
+                    "rectified"
+                } else {
+                    "not rectified"
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The golden files' name of a state tensor of this crate (LARS's buffer is
+/// `momentum.buffer` there, after the 0.21 crate's nested record).
+fn golden_name(name: &str) -> &str {
+    match name {
+        "momentum_buffer" => "momentum.buffer",
+        other => other,
+    }
+}
+
+/// One parameter's recorded state as the golden files name its values, after checking each
+/// tensor's dtype and shape.
+fn named(
+    state: &RecordedState,
+    dtype: DType,
+    shape: &[usize],
+    label: &dyn Fn() -> String,
+) -> Result<NamedValues, String> {
+    let mut out = NamedValues::new();
+    for (name, value) in &state.scalars {
+        out.insert(name.clone(), vec![*value]);
+    }
+    for (name, (got_dtype, got_shape, values)) in &state.tensors {
+        if *got_dtype != dtype {
+            return Err(format!(
+                "{} {name}: dtype {got_dtype:?}, the parameter's is {dtype:?}",
+                label()
+            ));
+        }
+        let one = vec![1; shape.len()];
+        if got_shape != shape && !(name == "weight_sum" && *got_shape == one) {
+            return Err(format!(
+                "{} {name}: shape {got_shape:?} for a parameter of shape {shape:?}",
+                label()
+            ));
+        }
+        out.insert(golden_name(name).to_string(), values.clone());
+    }
+    Ok(out)
+}
+
+/// Replays a case in `dtype` and returns its largest errors, or the first structural
+/// mismatch.
+fn replay(case: &Case, any: &AnyConfig, dtype: DType) -> Result<Worst, String> {
+    let device = device();
+    let numels: Vec<usize> = case.shapes.iter().map(|s| s.iter().product()).collect();
+    let specs: Vec<Spec> = case
+        .shapes
+        .iter()
+        .zip(&case.init)
+        .zip(&numels)
+        .map(|((shape, init), &n)| (shape.clone(), init.values(n)))
+        .collect();
+    let (mut set, slots) = ParamSet::new(&specs, dtype, &device);
+    let mut optim = any.init();
+    let mut worst = Worst::default();
+    for (i, step) in case.steps.iter().enumerate() {
+        let grads: Vec<Option<Vec<f64>>> = step
+            .grads
+            .iter()
+            .zip(&numels)
+            .map(|(g, &n)| g.as_ref().map(|g| g.values(n)))
+            .collect();
+        let grads = gradients(&set, &slots, &case.shapes, &grads, dtype, &device);
+        set = optim.step(case.lr, set, grads);
+        for (j, (slot, want)) in slots.iter().zip(&step.params).enumerate() {
+            let label = || format!("step {} parameter {j}", i + 1);
+            if set.dtype(*slot) != dtype {
+                return Err(format!("{}: dtype {:?}", label(), set.dtype(*slot)));
+            }
+            compare(&mut worst, Kind::Params, &label, &set.values(*slot), want)?;
+        }
+        if let Some(states) = &step.state {
+            let recorded = recorded_states(&optim);
+            for (j, (slot, want)) in slots.iter().zip(states).enumerate() {
+                let label = || format!("step {} state of parameter {j}", i + 1);
+                let got = recorded
+                    .get(&set.id(*slot).val())
+                    .map(|state| named(state, dtype, &case.shapes[j], &label))
+                    .transpose()?;
+                compare_state(&mut worst, &label, got, want)?;
+            }
+        }
+    }
+    Ok(worst)
+}
+
+#[test]
+fn golden_trajectories() {
+    let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden");
+    let (dir, overridden) = golden_dir(default);
+    let mut failures = vec![];
+    let files = golden_files(&dir, overridden, &mut failures);
+    let dtypes = dtypes();
+
+    let (mut passed, mut ran, mut skipped_wrappers, mut skipped_f64) = (0, 0, 0, 0);
+    let mut families: BTreeMap<(String, &str), Worst> = BTreeMap::new();
+    let mut ran_cases: BTreeSet<(String, &str)> = BTreeSet::new();
+    println!("backend: {BACKEND}");
+    println!("golden directory: {}", dir.display());
+    for (path, listed_name) in &files {
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let case = match load(path, listed_name.is_some()) {
+            Ok(case) => case,
+            Err(e) => {
+                println!("FAIL {file}: {e}");
+                failures.push(format!("{file}: {e}"));
+                continue;
+            }
+        };
+        if let Some(name) = listed_name.as_ref().filter(|n| **n != case.name) {
+            failures.push(format!(
+                "{file}: holds case {}, CASES says {name}",
+                case.name
+            ));
+        }
+        let (dtype, name) = if case.is_f64 {
+            (DType::F64, "f64")
+        } else {
+            (DType::F32, "f32")
+        };
+        let label = format!("{} ({name})", case.name);
+        let Some(any) = config(&case) else {
+            let wrapper = case.wrapper.as_ref().map_or("none", |w| w.kind.as_str());
+            println!("SKIP {label:50} wrapper {wrapper}: not in this crate yet");
+            skipped_wrappers += 1;
+            continue;
+        };
+        let checks = check_rectified(&case, &any).and(check_eps_sensitivity(&case));
+        if let Err(e) = checks {
+            println!("FAIL {file}: {e}");
+            failures.push(format!("{file}: {e}"));
+        }
+        if !dtypes.contains(&dtype) {
+            println!("SKIP {label:50} the {BACKEND} device has no {name}");
+            skipped_f64 += 1;
+            continue;
+        }
+        let tol = if case.is_f64 { TOL_F64 } else { TOL_F32 };
+        ran += 1;
+        ran_cases.insert((case.name.clone(), name));
+        let worst = match replay(&case, &any, dtype) {
+            Ok(worst) => worst,
+            Err(e) => {
+                println!("FAIL {label:50} {e}");
+                failures.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        let ok = worst.max() <= tol;
+        println!(
+            "{} {label:50} params {:.2e}  state {:.2e}  sums {:.2e}  (tolerance {tol:.0e}; largest at {})",
+            if ok { "ok  " } else { "FAIL" },
+            worst.params,
+            worst.state,
+            worst.sums,
+            worst.at
+        );
+        let located = Worst {
+            at: format!("{label}: {}", worst.at),
+            ..worst.clone()
+        };
+        families
+            .entry((family(&case.name), name))
+            .or_default()
+            .merge(&located);
+        if ok {
+            passed += 1;
+        } else {
+            failures.push(format!("{label}: over tolerance at {}", worst.at));
+        }
+    }
+    println!("worst relative errors per family:");
+    for ((family, dtype), w) in &families {
+        println!(
+            "  {family:20} {dtype}  params {:.2e}  state {:.2e}  sums {:.2e}  ({})",
+            w.params, w.state, w.sums, w.at
+        );
+    }
+    println!(
+        "golden: {} files, {ran} replayed, {passed} within tolerance, {} failures, \
+         {skipped_wrappers} wrapper files skipped, {skipped_f64} f64 files skipped",
+        files.len(),
+        failures.len()
+    );
+    // Every case of the list but the wrapper cases ran, in f32 and (where the device has
+    // it) in f64.
+    for (path, listed_name) in &files {
+        let Some(name) = listed_name else { continue };
+        if name.starts_with("lookahead_") || name.starts_with("scout_") {
+            continue;
+        }
+        let file = path.file_name().unwrap().to_string_lossy();
+        let dtype = if file.ends_with(".f64.json") {
+            "f64"
+        } else {
+            "f32"
+        };
+        if dtype == "f64" && !dtypes.contains(&DType::F64) {
+            continue;
+        }
+        assert!(
+            ran_cases.contains(&(name.clone(), dtype)),
+            "{file}: the case did not run"
+        );
+    }
+    assert!(ran > 0, "no golden case replayed");
+    if BACKEND == "ndarray" {
+        assert_eq!(skipped_f64, 0, "ndarray has f64: every f64 file must run");
+    }
+    assert!(failures.is_empty(), "golden failures: {failures:#?}");
+}

@@ -1,0 +1,25 @@
+//! The rules, from `holocron-optim-core`: written once there for the CPU loops (generic
+//! over the element type) and the kernels, whose `#[cube]` side is expanded here with the
+//! CubeCL of Burn 0.21 ([`kernels`]).
+
+pub(crate) use holocron_optim_core::{Real, Rule};
+
+/// Every rule's kernel side, compiled with this crate's CubeCL.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+#[allow(missing_docs, dead_code, clippy::too_many_arguments)]
+pub(crate) mod kernels {
+    holocron_optim_core::kernels!();
+}
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) use kernels::CubeRule;
+
+/// A [`Rule`] with its kernels where the GPU features are on.
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+pub(crate) trait FusedRule: Rule + CubeRule {}
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+impl<R: Rule + CubeRule> FusedRule for R {}
+/// A [`Rule`] with its kernels where the GPU features are on.
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+pub(crate) trait FusedRule: Rule {}
+#[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+impl<R: Rule> FusedRule for R {}

@@ -23,6 +23,12 @@
 //! The parameter, its gradient and its state are flattened to one dimension for the step
 //! ([`flat::FlatTensor`]) and given their shapes back after it.
 //!
+//! Two wrappers take any Burn 0.22 [`Optimizer`](burn::optim::Optimizer) (one of the above
+//! from its configuration's `build()`, or Burn's own): [`Lookahead`] ([`LookaheadConfig`])
+//! and [`Scout`] ([`ScoutConfig`]). Both are per-parameter optimizers themselves, whose state
+//! ([`SlowState`]) holds the inner state, the slow weights and Scout's window, so they go
+//! into `ModuleOptimizer`, its parameter groups and a `Learner` as well.
+//!
 //! A configuration with a hyperparameter out of range is refused with a [`ConfigError`]
 //! naming the field, the value and the allowed range (`validate`, `try_build`,
 //! `try_init`). Hyperparameters are `f64`: the step's scalars are computed on the host in
@@ -69,8 +75,10 @@
 pub mod flat;
 mod optim;
 pub mod state;
+mod wrapper;
 
 pub use holocron_optim_core;
 pub use holocron_optim_core::{ConfigError, OptimizerRule};
 pub use optim::*;
 pub use state::RuleState;
+pub use wrapper::{Lookahead, LookaheadConfig, Scout, ScoutConfig, SlowState};

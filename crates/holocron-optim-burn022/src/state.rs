@@ -144,13 +144,8 @@ impl<R: OptimizerRule, const D: usize> RecordState for RuleState<R, D> {
     }
 
     /// Rebuilds the state from the lanes of [`OptimizerRule::STATE_NAMES`] present under
-    /// `prefix`, in that order, each in its recorded dtype.
-    ///
-    /// Each lane's bytes are copied into memory here: Burn's `ModuleOptimizer::load` reads a
-    /// burnpack file lazily (its tensors are windows into the file), and a backend that
-    /// uploads lazily (WGPU) would otherwise read the state from the file at the first step,
-    /// failing if the file is gone by then and taking other values if it was overwritten
-    /// (say by the next checkpoint).
+    /// `prefix`, in that order, each in its recorded dtype and copied into memory (a loaded
+    /// record's tensors may be windows into its file).
     ///
     /// `None` (the parameter starts afresh, as Burn does with any state it cannot rebuild)
     /// when the step count of a rule that counts its steps is missing or not a count, or when
@@ -167,17 +162,31 @@ impl<R: OptimizerRule, const D: usize> RecordState for RuleState<R, D> {
             let Some(data) = src.take_tensor(prefix, name) else {
                 continue;
             };
-            let dtype = data.dtype();
-            if data.rank() != D || !dtype.is_float() {
-                return None;
-            }
-            let owned = Bytes::from_bytes_vec(data.as_bytes().to_vec());
-            let data = TensorData::from_bytes(owned, data.shape().clone(), dtype);
-            tensors.push(Tensor::from_data(data, (device, dtype)));
+            tensors.push(loaded_tensor(data, device)?);
             names.push(name);
         }
         Some(Self::new(time, names, tensors))
     }
+}
+
+/// A float tensor of rank `D` from a record's data, in its recorded dtype, with its bytes
+/// copied into memory: Burn's `ModuleOptimizer::load` reads a burnpack file lazily (its
+/// tensors are windows into the file), and a backend that uploads lazily (WGPU) would otherwise
+/// read the state from the file at the first step, failing if the file is gone by then and
+/// taking other values if it was overwritten (say by the next checkpoint).
+///
+/// `None` for data of another rank or of a dtype that is not a float.
+pub(crate) fn loaded_tensor<const D: usize>(
+    data: TensorData,
+    device: &Device,
+) -> Option<Tensor<D>> {
+    let dtype = data.dtype();
+    if data.rank() != D || !dtype.is_float() {
+        return None;
+    }
+    let owned = Bytes::from_bytes_vec(data.as_bytes().to_vec());
+    let data = TensorData::from_bytes(owned, data.shape().clone(), dtype);
+    Some(Tensor::from_data(data, (device, dtype)))
 }
 
 #[cfg(test)]

@@ -391,3 +391,68 @@ fn learning_rates_out_of_range_panic() {
         );
     }
 }
+
+/// The wrappers refuse a sync rate outside `[0, 1]`, a sync period of 0 and a bad clipping
+/// threshold, in `validate`, `try_build` and `try_init`; `build` and `init` panic with the
+/// message.
+#[test]
+fn wrappers() {
+    macro_rules! wrapper_refused {
+        ($ty:ident, $config:expr, $field:literal, $expected:literal) => {{
+            let config: $ty = $config;
+            let err = config
+                .validate()
+                .expect_err(&format!("{config:?} accepted"));
+            assert_eq!((err.config, err.field), (stringify!($ty), $field), "{err}");
+            assert_eq!(err.expected, $expected, "{err}");
+            let inner = || LambConfig::new().build();
+            assert_eq!(config.try_build(inner()).err(), Some(err.clone()));
+            assert_eq!(config.try_init(inner()).err(), Some(err.clone()));
+            assert_eq!(
+                panic_message(|| {
+                    let _ = config.build(inner());
+                }),
+                err.to_string()
+            );
+            assert_eq!(
+                panic_message(|| {
+                    let _ = config.init(inner());
+                }),
+                err.to_string()
+            );
+        }};
+    }
+    macro_rules! refuses {
+        ($ty:ident) => {
+            for v in [1.5, -0.1, f64::NAN, f64::INFINITY] {
+                wrapper_refused!(
+                    $ty,
+                    $ty::new().with_sync_rate(v),
+                    "sync_rate",
+                    "a value in [0, 1]"
+                );
+            }
+            wrapper_refused!(
+                $ty,
+                $ty::new().with_sync_period(0),
+                "sync_period",
+                "an integer >= 1"
+            );
+            wrapper_refused!(
+                $ty,
+                $ty::new().with_grad_clipping(Some(Norm(0.0))),
+                "grad_clipping",
+                "None, or Value(threshold) or Norm(threshold) with a finite threshold > 0"
+            );
+            $ty::new().validate().expect("the defaults are valid");
+            for rate in [0.0, 1.0] {
+                $ty::new()
+                    .with_sync_rate(rate)
+                    .validate()
+                    .expect("the range's ends");
+            }
+        };
+    }
+    refuses!(LookaheadConfig);
+    refuses!(ScoutConfig);
+}

@@ -7,11 +7,15 @@
 //! `1 / lambda`, so a decayed parameter becomes `p - lr p` (LAMB's equations in the
 //! crate's docs and `docs/numerics.md`). Without decay `u = 0`, the ratio is 1 (zero
 //! denominator) and the parameter stays as it was.
+//!
+//! A wrapper takes part the same way: Lookahead with `sync_period = 1` and `sync_rate = r`
+//! around the decaying LAMB syncs after the step, so a decayed weight becomes
+//! `p + r ((p - lr p) - p) = p - r lr p` (Lookahead's equations in its docs).
 
 use burn::module::{Module, Param, ParamGroup};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use holocron_optim_burn022::LambConfig;
+use holocron_optim_burn022::{LambConfig, LookaheadConfig};
 
 #[derive(Module, Debug)]
 struct Layer {
@@ -30,6 +34,15 @@ fn param<const D: usize>(data: TensorData, device: &Device) -> Param<Tensor<D>> 
 
 #[test]
 fn biases_and_norm_scales_take_no_weight_decay_in_their_group() {
+    step_with_groups(None);
+}
+
+#[test]
+fn a_wrapper_takes_part_in_parameter_groups() {
+    step_with_groups(Some(0.5));
+}
+
+fn step_with_groups(lookahead_rate: Option<f64>) {
     let device = Device::default().autodiff();
     let layer = Layer {
         weight: param(TensorData::from([[1.0f32, -2.0], [0.5, 3.0]]), &device),
@@ -43,11 +56,15 @@ fn biases_and_norm_scales_take_no_weight_decay_in_their_group() {
     ];
 
     let no_decay = ParamGroup::from_any_predicates(vec!["bias", "norm"]);
-    let mut optim = LambConfig::new().with_weight_decay(0.1).init().with_group(
-        no_decay,
-        LambConfig::new().build(),
-        None,
-    );
+    let decaying = LambConfig::new().with_weight_decay(0.1);
+    let optim = match lookahead_rate {
+        None => decaying.init(),
+        Some(rate) => LookaheadConfig::new()
+            .with_sync_period(1)
+            .with_sync_rate(rate)
+            .init(decaying.build()),
+    };
+    let mut optim = optim.with_group(no_decay, LambConfig::new().build(), None);
     let zero = |t: Tensor<1>| t.sum().mul_scalar(0.0);
     let loss = zero(layer.weight.val().flatten(0, 1))
         + zero(layer.bias.val())
@@ -56,7 +73,8 @@ fn biases_and_norm_scales_take_no_weight_decay_in_their_group() {
     let lr = 0.1;
     let layer = optim.step(lr, layer, grads);
 
-    let decayed: Vec<f32> = before[0].iter().map(|p| p - lr as f32 * p).collect();
+    let moved = (lr * lookahead_rate.unwrap_or(1.0)) as f32;
+    let decayed: Vec<f32> = before[0].iter().map(|p| p - moved * p).collect();
     for (got, want) in values(&layer.weight).iter().zip(&decayed) {
         assert!((got - want).abs() <= 1e-6, "weight {got}, expected {want}");
     }

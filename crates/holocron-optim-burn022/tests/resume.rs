@@ -1,4 +1,5 @@
-//! Resuming from Burn's optimizer record: for every optimizer, in every dtype the device
+//! Resuming from Burn's optimizer record: for every optimizer and both wrappers (mid-period
+//! at the interruption), in every dtype the device
 //! has, a run saved after 3 steps and loaded into a fresh optimizer (through
 //! `to_record`/`load_record`, through burnpack bytes, and through a burnpack file) continues
 //! 3 more steps bit for bit as the uninterrupted run, parameters and state alike; and a
@@ -116,6 +117,22 @@ fn handed_over(config: &AnyConfig, optim: &ModuleOptimizer, via: Via) -> ModuleO
 #[case::adan(AnyConfig::Adan(AdanConfig::new().with_amsgrad(true).with_weight_decay(2e-2)))]
 #[case::ademamix(AnyConfig::AdEMAMix(
     AdEMAMixConfig::new().with_alpha_warmup(Some(5)).with_beta_3_warmup(Some(5))
+))]
+#[case::lookahead_lamb(AnyConfig::Lookahead(
+    Box::new(AnyConfig::Lamb(LambConfig::new())),
+    LookaheadConfig::new().with_sync_period(2).with_sync_rate(0.8)
+))]
+#[case::lookahead_lars(AnyConfig::Lookahead(
+    Box::new(AnyConfig::Lars(LarsConfig::new())),
+    LookaheadConfig::new().with_sync_period(4)
+))]
+#[case::scout_adabelief(AnyConfig::Scout(
+    Box::new(AnyConfig::AdaBelief(AdaBeliefConfig::new())),
+    ScoutConfig::new().with_sync_period(4).with_sync_rate(0.3)
+))]
+#[case::scout_lars_momentum(AnyConfig::Scout(
+    Box::new(AnyConfig::Lars(LarsConfig::new().with_momentum(0.9))),
+    ScoutConfig::new().with_sync_period(2)
 ))]
 fn resumed_run_is_bit_identical(
     #[case] config: AnyConfig,

@@ -62,6 +62,9 @@ macro_rules! expected {
     (warmup) => {
         "None or a number of steps >= 1"
     };
+    (period) => {
+        "an integer >= 1"
+    };
 }
 
 /// Range checks shared by every configuration, one per word of [`expected!`](crate::expected!). Comparisons
@@ -166,11 +169,32 @@ impl Checker {
         self.require(field, n, n != Some(0), expected!(warmup))
     }
 
+    /// A number of steps between two events, at least 1.
+    pub fn period(&self, field: &'static str, n: usize) -> Result<(), ConfigError> {
+        self.require(field, n, n >= 1, expected!(period))
+    }
+
     /// A `(lo, hi)` clip range with `0 <= lo <= hi < inf`.
     pub fn clip_range(&self, field: &'static str, (lo, hi): (f64, f64)) -> Result<(), ConfigError> {
         let within = lo >= 0.0 && lo <= hi && hi.is_finite();
         self.require(field, (lo, hi), within, expected!(clip_range))
     }
+}
+
+/// Checks the two hyperparameters of the Lookahead and Scout wrappers (both Burn crates'
+/// configurations): `sync_rate` in `[0, 1]`, `sync_period >= 1`.
+///
+/// # Errors
+///
+/// The first of the two outside its range, naming the configuration `config`.
+pub fn check_sync(
+    config: &'static str,
+    sync_rate: f64,
+    sync_period: usize,
+) -> Result<(), ConfigError> {
+    let check = Checker::new(config);
+    check.unit("sync_rate", sync_rate)?;
+    check.period("sync_period", sync_period)
 }
 
 /// Stops a step whose learning rate is NaN, infinite or negative: such a step would write

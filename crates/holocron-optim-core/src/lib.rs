@@ -43,7 +43,7 @@ pub mod rules;
 pub mod tensor;
 
 pub use arith::{Arith, Real};
-pub use error::{Checker, ConfigError, check_learning_rate};
+pub use error::{Checker, ConfigError, check_learning_rate, check_sync};
 pub use hyper::OptimizerRule;
 pub use rule::Rule;
 

@@ -43,9 +43,7 @@ impl PolynomialLrSchedulerConfig {
         check.non_negative("initial_lr", self.initial_lr)?;
         check.non_negative("final_lr", self.final_lr)?;
         check.positive("power", self.power)?;
-        if self.total_steps == 0 {
-            check.fail("total_steps", self.total_steps, "an integer >= 1")?;
-        }
+        check.period("total_steps", self.total_steps)?;
         Ok(())
     }
 

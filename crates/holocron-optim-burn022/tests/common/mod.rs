@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use burn::module::{Module, Param, ParamId};
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer, Optimizer, SgdConfig};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use holocron_optim_burn022::*;
 
@@ -202,6 +202,30 @@ pub enum AnyConfig {
     AdamP(AdamPConfig),
     Adan(AdanConfig),
     AdEMAMix(AdEMAMixConfig),
+    /// Burn's SGD (the inner optimizer of some wrapper cases).
+    Sgd(SgdConfig),
+    /// Lookahead over one of the others.
+    Lookahead(Box<AnyConfig>, LookaheadConfig),
+    /// Scout over one of the others.
+    Scout(Box<AnyConfig>, ScoutConfig),
+}
+
+/// A wrapper's configuration, for [`AnyConfig::wrapped`].
+pub trait Wrap {
+    /// `inner` wrapped, in Burn's `ModuleOptimizer`.
+    fn wrap<O: Optimizer>(&self, inner: O) -> ModuleOptimizer;
+}
+
+impl Wrap for LookaheadConfig {
+    fn wrap<O: Optimizer>(&self, inner: O) -> ModuleOptimizer {
+        self.init(inner)
+    }
+}
+
+impl Wrap for ScoutConfig {
+    fn wrap<O: Optimizer>(&self, inner: O) -> ModuleOptimizer {
+        self.init(inner)
+    }
 }
 
 impl AnyConfig {
@@ -216,20 +240,48 @@ impl AnyConfig {
             AnyConfig::AdamP(c) => c.init(),
             AnyConfig::Adan(c) => c.init(),
             AnyConfig::AdEMAMix(c) => c.init(),
+            AnyConfig::Sgd(c) => c.init(),
+            AnyConfig::Lookahead(inner, c) => inner.wrapped(c),
+            AnyConfig::Scout(inner, c) => inner.wrapped(c),
         }
     }
 
-    /// The optimizer's name.
-    pub fn name(&self) -> &'static str {
+    /// The bare optimizer of this configuration wrapped by `wrapper`.
+    ///
+    /// # Panics
+    ///
+    /// For a wrapper inside a wrapper (no test uses one).
+    pub fn wrapped(&self, wrapper: &impl Wrap) -> ModuleOptimizer {
         match self {
-            AnyConfig::Lars(_) => "Lars",
-            AnyConfig::Lamb(_) => "Lamb",
-            AnyConfig::RaLars(_) => "RaLars",
-            AnyConfig::TAdam(_) => "TAdam",
-            AnyConfig::AdaBelief(_) => "AdaBelief",
-            AnyConfig::AdamP(_) => "AdamP",
-            AnyConfig::Adan(_) => "Adan",
-            AnyConfig::AdEMAMix(_) => "AdEMAMix",
+            AnyConfig::Lars(c) => wrapper.wrap(c.build()),
+            AnyConfig::Lamb(c) => wrapper.wrap(c.build()),
+            AnyConfig::RaLars(c) => wrapper.wrap(c.build()),
+            AnyConfig::TAdam(c) => wrapper.wrap(c.build()),
+            AnyConfig::AdaBelief(c) => wrapper.wrap(c.build()),
+            AnyConfig::AdamP(c) => wrapper.wrap(c.build()),
+            AnyConfig::Adan(c) => wrapper.wrap(c.build()),
+            AnyConfig::AdEMAMix(c) => wrapper.wrap(c.build()),
+            AnyConfig::Sgd(c) => wrapper.wrap(c.build()),
+            AnyConfig::Lookahead(..) | AnyConfig::Scout(..) => {
+                panic!("{}: a wrapper inside a wrapper", self.name())
+            }
+        }
+    }
+
+    /// The optimizer's name (`Lookahead(Lamb)` for a wrapper).
+    pub fn name(&self) -> String {
+        match self {
+            AnyConfig::Lars(_) => "Lars".into(),
+            AnyConfig::Lamb(_) => "Lamb".into(),
+            AnyConfig::RaLars(_) => "RaLars".into(),
+            AnyConfig::TAdam(_) => "TAdam".into(),
+            AnyConfig::AdaBelief(_) => "AdaBelief".into(),
+            AnyConfig::AdamP(_) => "AdamP".into(),
+            AnyConfig::Adan(_) => "Adan".into(),
+            AnyConfig::AdEMAMix(_) => "AdEMAMix".into(),
+            AnyConfig::Sgd(_) => "Sgd".into(),
+            AnyConfig::Lookahead(inner, _) => format!("Lookahead({})", inner.name()),
+            AnyConfig::Scout(inner, _) => format!("Scout({})", inner.name()),
         }
     }
 }

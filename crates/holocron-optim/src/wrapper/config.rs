@@ -5,16 +5,7 @@ use burn::tensor::backend::AutodiffBackend;
 
 use super::{Lookahead, Scout};
 use crate::Execution;
-use crate::error::{Checker, ConfigError};
-
-fn validate(config: &'static str, sync_rate: f64, sync_period: usize) -> Result<(), ConfigError> {
-    let check = Checker::new(config);
-    check.unit("sync_rate", sync_rate)?;
-    if sync_period == 0 {
-        check.fail("sync_period", sync_period, "an integer >= 1")?;
-    }
-    Ok(())
-}
+use crate::error::ConfigError;
 
 /// A wrapper's configuration: `sync_rate` (documented by the caller), `sync_period` and
 /// `execution`, with the same defaults for both wrappers, and its `validate`, `init` and
@@ -44,7 +35,7 @@ macro_rules! wrapper_config {
         impl $config {
             /// Checks both fields against their allowed ranges.
             pub fn validate(&self) -> Result<(), ConfigError> {
-                validate(stringify!($config), self.sync_rate, self.sync_period)
+                holocron_optim_core::check_sync(stringify!($config), self.sync_rate, self.sync_period)
             }
 
             #[doc = concat!("Wraps `inner` (any Burn optimizer) in a [`", stringify!($wrapper), "`].")]

@@ -46,9 +46,7 @@ impl ZeroRedundancyConfig {
     /// Checks `workers` and the worker's `rank`.
     pub fn validate(&self, rank: usize) -> Result<(), ConfigError> {
         let check = Checker::new("ZeroRedundancyConfig");
-        if self.workers == 0 {
-            check.fail("workers", self.workers, "an integer >= 1")?;
-        }
+        check.period("workers", self.workers)?;
         if rank >= self.workers {
             check.fail("rank", rank, "an integer < workers")?;
         }

@@ -27,6 +27,7 @@
 //! `tests/golden_data`, shared with the replay of `crates/holocron-optim-burn022`.
 
 mod common;
+#[macro_use]
 mod golden_data;
 
 use std::collections::BTreeMap;
@@ -66,134 +67,7 @@ fn wrapper(case: &Case) -> Option<WrapperConfig> {
 
 /// Translates holocron keyword arguments into this crate's configuration.
 fn config(case: &Case) -> AnyConfig {
-    let get = |key: &str| case.config.get(key);
-    let f = |key: &str| get(key).map(|v| v.as_f64().unwrap());
-    let b = |key: &str| get(key).map(|v| v.as_bool().unwrap());
-    let betas = get("betas").map(|v| floats(v, "betas").unwrap());
-    let beta = |i: usize| betas.as_ref().map(|b| b[i]);
-    let clip = get("scale_clip").map(|v| {
-        let v = floats(v, "scale_clip").unwrap();
-        (v[0], v[1])
-    });
-    for key in case.config.keys() {
-        assert!(
-            KNOWN_KEYWORDS.contains(&key.as_str()),
-            "{}: unknown keyword {key}",
-            case.name
-        );
-    }
-    macro_rules! set {
-        ($c:ident, $field:ident, $value:expr) => {
-            if let Some(v) = $value {
-                $c.$field = v;
-            }
-        };
-    }
-    match case.optimizer.as_str() {
-        "LARS" => {
-            let mut c = LarsConfig::new();
-            set!(c, momentum, f("momentum"));
-            set!(c, dampening, f("dampening"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, nesterov, b("nesterov"));
-            set!(c, scale_clip, clip);
-            set!(
-                c,
-                exclude_vectors_from_weight_decay,
-                b("exclude_vectors_from_weight_decay")
-            );
-            set!(
-                c,
-                exclude_vectors_from_trust_ratio,
-                b("exclude_vectors_from_trust_ratio")
-            );
-            AnyConfig::Lars(c)
-        }
-        "LAMB" => {
-            let mut c = LambConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, scale_clip, clip);
-            set!(c, bias_correction, b("bias_correction"));
-            set!(
-                c,
-                exclude_vectors_from_weight_decay,
-                b("exclude_vectors_from_weight_decay")
-            );
-            set!(
-                c,
-                exclude_vectors_from_trust_ratio,
-                b("exclude_vectors_from_trust_ratio")
-            );
-            AnyConfig::Lamb(c)
-        }
-        "RaLars" => {
-            let mut c = RaLarsConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, force_adaptive_momentum, b("force_adaptive_momentum"));
-            set!(c, scale_clip, clip);
-            AnyConfig::RaLars(c)
-        }
-        "TAdam" => {
-            let mut c = TAdamConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, amsgrad, b("amsgrad"));
-            c.dof = f("dof");
-            AnyConfig::TAdam(c)
-        }
-        "AdaBelief" => {
-            let mut c = AdaBeliefConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, amsgrad, b("amsgrad"));
-            AnyConfig::AdaBelief(c)
-        }
-        "AdamP" => {
-            let mut c = AdamPConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, amsgrad, b("amsgrad"));
-            set!(c, delta, f("delta"));
-            AnyConfig::AdamP(c)
-        }
-        "Adan" => {
-            let mut c = AdanConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, beta_3, beta(2));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            set!(c, amsgrad, b("amsgrad"));
-            AnyConfig::Adan(c)
-        }
-        "AdEMAMix" => {
-            let mut c = AdEMAMixConfig::new();
-            set!(c, beta_1, beta(0));
-            set!(c, beta_2, beta(1));
-            set!(c, beta_3, beta(2));
-            set!(c, alpha, f("alpha"));
-            set!(c, epsilon, f("eps"));
-            set!(c, weight_decay, f("weight_decay"));
-            let steps = |key: &str| get(key).map(|v| Some(v.as_u64().unwrap() as usize));
-            set!(c, alpha_warmup, steps("alpha_warmup"));
-            set!(c, beta_3_warmup, steps("beta_3_warmup"));
-            AnyConfig::AdEMAMix(c)
-        }
-        "SGD" => AnyConfig::Sgd,
-        other => panic!("{}: unknown optimizer {other}", case.name),
-    }
+    holocron_config!(case, AnyConfig).unwrap_or(AnyConfig::Sgd)
 }
 
 // ---------------------------------------------------------------------------------------

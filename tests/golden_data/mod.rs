@@ -640,3 +640,138 @@ pub fn family(name: &str) -> String {
         head.to_string()
     }
 }
+
+/// `$c.$field = v` when `$value` is `Some(v)`: a keyword the case sets.
+macro_rules! set_some {
+    ($c:ident, $field:ident, $value:expr) => {
+        if let Some(v) = $value {
+            $c.$field = v;
+        }
+    };
+}
+
+/// The fields every Adam-like configuration has, from `betas`, `eps` and `weight_decay`.
+macro_rules! set_adam {
+    ($c:ident, $beta:ident, $f:ident) => {
+        set_some!($c, beta_1, $beta(0));
+        set_some!($c, beta_2, $beta(1));
+        set_some!($c, epsilon, $f("eps"));
+        set_some!($c, weight_decay, $f("weight_decay"));
+    };
+}
+
+/// The exclusions of vectors (biases, norm scales) of LARS, LAMB and RaLars.
+macro_rules! set_exclusions {
+    ($c:ident, $b:ident) => {
+        set_some!(
+            $c,
+            exclude_vectors_from_weight_decay,
+            $b("exclude_vectors_from_weight_decay")
+        );
+        set_some!(
+            $c,
+            exclude_vectors_from_trust_ratio,
+            $b("exclude_vectors_from_trust_ratio")
+        );
+    };
+}
+
+/// The configuration of a case's optimizer from its holocron keyword arguments, as
+/// `Some($any::<Optimizer>(config))` with `$any` the including crate's enum of
+/// configurations (`None` for `"SGD"`, which each crate builds its own way). The field
+/// names are the same in both Burn crates (their configurations are written from the same
+/// lists of `holocron-optim-core`), and so is the type of each configuration, which the
+/// including test brings into scope (`use holocron_optim::*` or
+/// `use holocron_optim_burn022::*`).
+///
+/// # Panics
+///
+/// For a keyword outside [`KNOWN_KEYWORDS`] or an unknown optimizer.
+macro_rules! holocron_config {
+    ($case:expr, $any:ident) => {{
+        let case: &Case = $case;
+        let get = |key: &str| case.config.get(key);
+        let f = |key: &str| get(key).map(|v| v.as_f64().unwrap());
+        let b = |key: &str| get(key).map(|v| v.as_bool().unwrap());
+        let betas = get("betas").map(|v| floats(v, "betas").unwrap());
+        let beta = |i: usize| betas.as_ref().map(|b| b[i]);
+        let clip = get("scale_clip").map(|v| {
+            let v = floats(v, "scale_clip").unwrap();
+            (v[0], v[1])
+        });
+        for key in case.config.keys() {
+            assert!(
+                KNOWN_KEYWORDS.contains(&key.as_str()),
+                "{}: unknown keyword {key}",
+                case.name
+            );
+        }
+        match case.optimizer.as_str() {
+            "LARS" => {
+                let mut c = LarsConfig::new();
+                set_some!(c, momentum, f("momentum"));
+                set_some!(c, dampening, f("dampening"));
+                set_some!(c, weight_decay, f("weight_decay"));
+                set_some!(c, nesterov, b("nesterov"));
+                set_some!(c, scale_clip, clip);
+                set_exclusions!(c, b);
+                Some($any::Lars(c))
+            }
+            "LAMB" => {
+                let mut c = LambConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, scale_clip, clip);
+                set_some!(c, bias_correction, b("bias_correction"));
+                set_exclusions!(c, b);
+                Some($any::Lamb(c))
+            }
+            "RaLars" => {
+                let mut c = RaLarsConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, force_adaptive_momentum, b("force_adaptive_momentum"));
+                set_some!(c, scale_clip, clip);
+                set_exclusions!(c, b);
+                Some($any::RaLars(c))
+            }
+            "TAdam" => {
+                let mut c = TAdamConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, amsgrad, b("amsgrad"));
+                c.dof = f("dof");
+                Some($any::TAdam(c))
+            }
+            "AdaBelief" => {
+                let mut c = AdaBeliefConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, amsgrad, b("amsgrad"));
+                Some($any::AdaBelief(c))
+            }
+            "AdamP" => {
+                let mut c = AdamPConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, amsgrad, b("amsgrad"));
+                set_some!(c, delta, f("delta"));
+                Some($any::AdamP(c))
+            }
+            "Adan" => {
+                let mut c = AdanConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, beta_3, beta(2));
+                set_some!(c, amsgrad, b("amsgrad"));
+                Some($any::Adan(c))
+            }
+            "AdEMAMix" => {
+                let mut c = AdEMAMixConfig::new();
+                set_adam!(c, beta, f);
+                set_some!(c, beta_3, beta(2));
+                set_some!(c, alpha, f("alpha"));
+                let steps = |key: &str| get(key).map(|v| Some(v.as_u64().unwrap() as usize));
+                set_some!(c, alpha_warmup, steps("alpha_warmup"));
+                set_some!(c, beta_3_warmup, steps("beta_3_warmup"));
+                Some($any::AdEMAMix(c))
+            }
+            "SGD" => None,
+            other => panic!("{}: unknown optimizer {other}", case.name),
+        }
+    }};
+}

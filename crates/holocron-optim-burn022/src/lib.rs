@@ -81,4 +81,7 @@ pub use holocron_optim_core;
 pub use holocron_optim_core::{ConfigError, OptimizerRule};
 pub use optim::*;
 pub use state::RuleState;
-pub use wrapper::{Lookahead, LookaheadConfig, Scout, ScoutConfig, SlowState};
+pub use wrapper::{
+    Lookahead, LookaheadConfig, LookaheadSync, Rate, Scout, ScoutConfig, ScoutSync, SlowState,
+    SyncRule, Wrapper,
+};

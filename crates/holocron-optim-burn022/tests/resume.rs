@@ -293,3 +293,20 @@ fn a_state_of_another_shape_is_refused() {
     // (Step 1 gives the first parameter no gradient.)
     run(&mut optim, other, &slots, &[vec![6]], 2..3, dtype);
 }
+
+/// A Scout record whose window does not fit the configuration (saved with another
+/// `sync_period`) is refused at the step, naming the wrapper.
+#[test]
+#[should_panic(expected = "Scout: a state of slow weights of shape")]
+fn a_wrapper_state_of_another_period_is_refused() {
+    let (specs, shapes) = mixed_specs();
+    let dtype = DType::F32;
+    let (set, slots) = ParamSet::new(&specs, dtype, &device());
+    let inner = || Box::new(AnyConfig::Lamb(LambConfig::new()));
+    let saved = AnyConfig::Scout(inner(), ScoutConfig::new().with_sync_period(4));
+    let loaded = AnyConfig::Scout(inner(), ScoutConfig::new().with_sync_period(2));
+    let mut optim = saved.init();
+    let set = run(&mut optim, set, &slots, &shapes, 0..3, dtype);
+    let mut optim = loaded.init().load_record(optim.to_record());
+    run(&mut optim, set, &slots, &shapes, 3..4, dtype);
+}

@@ -1,15 +1,14 @@
-use burn::optim::{LearningRate, Optimizer};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Tensor;
 
-use super::SlowState;
+use super::{Rate, SyncRule, Wrapper};
 
 /// Scout: Lookahead whose sync rate follows how coherent the fast steps were (holocron's
 /// wrapper, after ["Lookahead Optimizer"](https://arxiv.org/abs/1907.08610)), as a
-/// per-parameter Burn 0.22 [`Optimizer`] over any other.
+/// per-parameter Burn 0.22 [`Optimizer`](burn::optim::Optimizer) over any other.
 ///
-/// The window holds the slow weights and the parameter after each inner step since the last
-/// sync. At a sync, every `sync_period` inner steps of a parameter, with `u` the
-/// `sync_period` successive differences of its window (one row per step):
+/// The window holds the parameter after each inner step since the last sync. At a sync,
+/// every `sync_period` inner steps of a parameter, with `u` the `sync_period` successive
+/// differences of the slow weights and the window (one row per step):
 ///
 /// ```text
 /// sim  = mean over elements of  std(u, unbiased) / max |u - mean(u)|   (0/0 counts as 0)
@@ -19,9 +18,10 @@ use super::SlowState;
 ///
 /// Every operation is a tensor operation on the parameter's device: the rate is a
 /// one-element tensor, never read back to the host. The state of a parameter
-/// ([`SlowState`]) holds the inner optimizer's state, the slow weights, the window and the
-/// step count: `sync_period + 1` copies of the parameter (6 more with the default period of
-/// 6) besides the inner state. Build it with [`ScoutConfig`](crate::ScoutConfig).
+/// ([`SlowState`](crate::SlowState)) holds the inner optimizer's state, the slow weights, the
+/// window and the step count: up to `sync_period + 1` copies of the parameter (7 with the
+/// default period of 6) besides the inner state. Build it with
+/// [`ScoutConfig`](crate::ScoutConfig).
 ///
 /// # Differences from holocron
 ///
@@ -37,90 +37,28 @@ use super::SlowState;
 ///   for `sync_period = 1`; here a 0/0 element counts as 0, and with `sync_period = 1` the
 ///   similarity is 0 (so the rate is 1 and the slow weights follow the fast ones), as in the
 ///   Burn 0.21 crate.
-#[derive(Clone, Debug)]
-pub struct Scout<O> {
-    pub(super) inner: O,
-    pub(super) sync_rate: f64,
-    pub(super) sync_period: usize,
-}
+pub type Scout<O> = Wrapper<O, ScoutSync>;
 
-impl<O: Optimizer> Scout<O> {
-    /// The wrapped optimizer.
-    pub fn inner(&self) -> &O {
-        &self.inner
-    }
-}
+/// Scout's sync: the rate from the coherence of the window's steps, at least the
+/// configured one.
+#[derive(Clone, Copy, Debug)]
+pub struct ScoutSync;
 
-impl<O: Optimizer> Optimizer for Scout<O> {
-    type State<const D: usize> = SlowState<O::State<D>, D>;
+impl SyncRule for ScoutSync {
+    const NAME: &'static str = "Scout";
+    const KEEPS_WINDOW: bool = true;
 
-    /// One inner step of `tensor`, then its sync when the period is complete.
-    ///
-    /// # Panics
-    ///
-    /// When `state` (e.g. loaded from a record) does not fit the parameter: slow weights of
-    /// another shape, or a window of another length than the steps since the last sync.
-    fn step<const D: usize>(
-        &self,
-        lr: LearningRate,
-        tensor: Tensor<D>,
-        grad: Tensor<D>,
-        state: Option<Self::State<D>>,
-    ) -> (Tensor<D>, Option<Self::State<D>>) {
-        let (inner, steps, slow, mut window) = match state {
-            Some(state) => (state.inner, state.steps, state.slow, state.window),
-            None => (None, 0, tensor.clone(), Vec::new()),
-        };
-        super::check_slow_shape("Scout", &slow, &tensor);
-        assert!(
-            window.len() == steps % self.sync_period
-                && window.iter().all(|row| row.dims() == tensor.dims()),
-            "Scout: a window of {} rows after {steps} steps with sync_period {} \
-             (a state of another configuration or another model?)",
-            window.len(),
-            self.sync_period,
-        );
-        let (fast, inner) = self.inner.step(lr, tensor, grad, inner);
-        let steps = steps + 1;
-        window.push(fast);
-        if !steps.is_multiple_of(self.sync_period) {
-            let fast = window.last().expect("the row just pushed").clone();
-            let state = SlowState {
-                inner,
-                steps,
-                slow,
-                window,
-            };
-            return (fast, Some(state));
-        }
-        let numel = slow.shape().num_elements();
-        let fast = window.last().expect("the row just pushed").clone();
-        let slow = if numel == 0 {
-            // Nothing to pull in a parameter without elements.
-            fast
-        } else {
-            let rate = match similarity(&slow, &window) {
-                Some(similarity) => similarity
+    fn rate<const D: usize>(sync_rate: f64, slow: &Tensor<D>, window: &[Tensor<D>]) -> Rate<D> {
+        match similarity(slow, window) {
+            Some(similarity) => Rate::Computed(Box::new(
+                similarity
                     .neg()
                     .add_scalar(1.0)
-                    .clamp_min(self.sync_rate)
+                    .clamp_min(sync_rate)
                     .reshape([1; D]),
-                None => Tensor::ones([1; D], (&slow.device(), slow.dtype())),
-            };
-            drop(window);
-            slow.clone().add(fast.sub(slow).mul(rate))
-        };
-        let state = SlowState {
-            inner,
-            steps,
-            slow: slow.clone(),
-            window: Vec::new(),
-        };
-        (slow, Some(state))
-    }
-
-    fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
-        state.into_device(device, O::to_device)
+            )),
+            None => Rate::Fixed(1.0f64.max(sync_rate)),
+        }
     }
 }
 

@@ -109,3 +109,89 @@ impl<S: RecordState, const D: usize> RecordState for SlowState<S, D> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use burn::tensor::{DType, TensorData};
+    use holocron_optim_core::rules::lamb::Lamb;
+
+    use super::*;
+    use crate::RuleState;
+
+    #[allow(deprecated)] // Burn 0.22 deprecates its ndarray backend (for Flex).
+    fn device() -> Device {
+        Device::ndarray()
+    }
+
+    fn tensor(values: &[f64], dtype: DType) -> Tensor<1> {
+        let data = TensorData::new(values.to_vec(), [values.len()]).convert_dtype(dtype);
+        Tensor::from_data(data, (&device(), dtype))
+    }
+
+    fn values(t: &Tensor<1>) -> Vec<f64> {
+        t.clone().try_into_vec_as::<f64>().unwrap()
+    }
+
+    type State = SlowState<RuleState<Lamb, 1>, 1>;
+
+    /// Flattens `state` under `prefix` and rebuilds it, without the leaves in `drop`.
+    fn round_trip(state: &State, drop: &[&str]) -> Option<State> {
+        let mut sink = StateSink::default();
+        state.state_flatten("3", &mut sink);
+        let kept = |name: &String| !drop.iter().any(|d| *name == format!("3.{d}"));
+        let scalars: BTreeMap<_, _> = sink.scalars.into_iter().filter(|(n, _)| kept(n)).collect();
+        let mut source = StateSource::new(scalars);
+        for (name, data) in sink.tensors.into_iter().filter(|(n, _)| kept(n)) {
+            source.insert_tensor(name, data);
+        }
+        State::state_unflatten("3", &mut source, &device())
+    }
+
+    fn state(dtype: DType) -> State {
+        // Values exact in f32, so that both dtypes compare exactly.
+        let inner = RuleState::new(
+            4,
+            vec!["moment_1", "moment_2"],
+            vec![tensor(&[0.125, 0.25], dtype), tensor(&[0.375, 0.5], dtype)],
+        );
+        SlowState {
+            inner: Some(inner),
+            steps: 4,
+            slow: tensor(&[1.0, 2.0], dtype),
+            window: vec![tensor(&[1.5, 2.5], dtype), tensor(&[1.25, 2.25], dtype)],
+        }
+    }
+
+    /// Everything comes back: the step count, the slow weights, the window in order and the
+    /// inner state, each tensor in its dtype.
+    #[test]
+    fn round_trip_keeps_everything() {
+        for dtype in [DType::F32, DType::F64] {
+            let back = round_trip(&state(dtype), &[]).expect("a complete state");
+            assert_eq!(back.steps, 4);
+            assert_eq!(values(&back.slow), [1.0, 2.0]);
+            let rows: Vec<_> = back.window.iter().map(values).collect();
+            assert_eq!(rows, [vec![1.5, 2.5], vec![1.25, 2.25]]);
+            assert!(back.window.iter().all(|row| row.dtype() == dtype));
+            let inner = back.inner.expect("the inner state");
+            assert_eq!(inner.time(), 4);
+            assert_eq!(values(&inner.tensors()[1]), [0.375, 0.5]);
+            assert_eq!(inner.tensors()[1].dtype(), dtype);
+        }
+    }
+
+    /// Without an inner state nothing is recorded under `inner.` and none comes back; an
+    /// inner state that cannot be rebuilt, a missing window row or missing slow weights make
+    /// the whole state `None` (the parameter starts afresh rather than mixing states).
+    #[test]
+    fn absent_and_broken_parts() {
+        let mut without = state(DType::F32);
+        without.inner = None;
+        assert!(round_trip(&without, &[]).unwrap().inner.is_none());
+        for drop in ["inner.time", "window.1", "slow", "steps"] {
+            assert!(round_trip(&state(DType::F32), &[drop]).is_none(), "{drop}");
+        }
+    }
+}

@@ -98,9 +98,7 @@ pub(crate) fn moved<B: Backend, const D: usize>(
 
 /// Moves `tensor` to `device` unless it is there already.
 pub(crate) fn follow<B: Backend, const D: usize>(tensor: &mut Tensor<B, D>, device: &B::Device) {
-    if tensor.device() != *device {
-        *tensor = tensor.clone().to_device(device);
-    }
+    *tensor = moved(tensor.clone(), device);
 }
 
 /// Moves each parameter's slow weights to the parameter's device.

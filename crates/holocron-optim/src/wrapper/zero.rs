@@ -242,14 +242,13 @@ where
         PeerId::from(self.rank)
     }
 
-    /// The owners, assigned at the first step (and the inner optimizer told its shard).
-    fn owners(&mut self, module: &M) -> HashMap<ParamId, usize> {
+    /// Assigns the owners at the first step (and tells the inner optimizer its shard).
+    fn assign_owners(&mut self, module: &M) {
         if self.owners.is_none() {
             self.owners = Some(partition::<B, M>(module, self.workers));
             let owned = self.owned();
             self.inner.keep_only(&owned);
         }
-        self.owners.clone().expect("assigned above")
     }
 }
 
@@ -372,13 +371,14 @@ where
     type Record = O::Record;
 
     fn step(&mut self, lr: LearningRate, module: M, grads: GradientsParams) -> M {
-        let owners = self.owners(&module);
+        self.assign_owners(&module);
+        let owners = self.owners.as_ref().expect("assigned above");
         let mut reduced = HashSet::new();
         let mut reduce = Reduce::<B> {
             grads,
             owned: GradientsParams::new(),
             reduced: &mut reduced,
-            owners: &owners,
+            owners,
             rank: self.rank,
             reduction: self.gradients,
             _backend: PhantomData,
@@ -388,7 +388,7 @@ where
         let module = self.inner.step(lr, module, owned);
         module.map(&mut Share {
             reduced: &reduced,
-            owners: &owners,
+            owners,
             peer: self.peer(),
             rank: self.rank,
         })

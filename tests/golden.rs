@@ -259,23 +259,8 @@ fn golden_trajectories() {
                     continue;
                 }
             };
-            let ok = worst.max() <= tol;
-            println!(
-                "{} {label:60} params {:.2e}  state {:.2e}  sums {:.2e}  (tolerance {tol:.0e}; largest at {})",
-                if ok { "ok  " } else { "FAIL" },
-                worst.params,
-                worst.state,
-                worst.sums,
-                worst.at
-            );
-            let located = Worst {
-                at: format!("{label}: {}", worst.at),
-                ..worst.clone()
-            };
-            families
-                .entry((family(&case.name), dtype))
-                .or_default()
-                .merge(&located);
+            let worst_of_family = families.entry((family(&case.name), dtype)).or_default();
+            let ok = worst.report(&label, 60, tol, worst_of_family);
             if ok {
                 passed += 1;
             } else {

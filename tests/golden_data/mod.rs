@@ -411,6 +411,26 @@ impl Worst {
         self.sums = self.sums.max(other.sums);
     }
 
+    /// Prints the largest errors of the replay `label` against `tol` (the label padded to
+    /// `width`), merges them into its `family`'s, located by the label, and whether they are
+    /// within tolerance.
+    pub fn report(&self, label: &str, width: usize, tol: f64, family: &mut Worst) -> bool {
+        let ok = self.max() <= tol;
+        println!(
+            "{} {label:width$} params {:.2e}  state {:.2e}  sums {:.2e}  (tolerance {tol:.0e}; largest at {})",
+            if ok { "ok  " } else { "FAIL" },
+            self.params,
+            self.state,
+            self.sums,
+            self.at
+        );
+        family.merge(&Worst {
+            at: format!("{label}: {}", self.at),
+            ..self.clone()
+        });
+        ok
+    }
+
     pub fn record(&mut self, kind: Kind, err: f64, at: impl FnOnce() -> String) {
         if err > self.max() {
             self.at = at();

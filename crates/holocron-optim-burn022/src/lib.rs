@@ -18,10 +18,15 @@
 //!
 //! The update rules are those of [`holocron_optim_core`], the numerics this crate shares with
 //! the crate for Burn 0.21 (`holocron-optim`): every optimizer is a [`RuleOptimizer`] over
-//! its core rule, which runs each step as Burn tensor operations on the parameter's device,
-//! in the parameter's dtype (`f32`, `f64`, ...), without reading a value back to the host.
-//! The parameter, its gradient and its state are flattened to one dimension for the step
-//! ([`flat::FlatTensor`]) and given their shapes back after it.
+//! its core rule. On Burn's CPU backends (Flex and ndarray, `f32` and `f64`) a step runs the
+//! core's fused CPU loops, the 0.21 crate's own: one in-place pass over the parameter and
+//! its state (two for the rules with whole-tensor sums), over rayon's threads, each chunk
+//! compiled for the CPU's widest instruction set ([`vectorization`]), with the same bits
+//! under any thread count. Elsewhere (WGPU, CUDA, other dtypes) it runs as Burn tensor
+//! operations on the parameter's device, in its dtype, the parameter, its gradient and its
+//! state flattened to one dimension ([`flat::FlatTensor`]). Neither path reads a value back
+//! to the host. A configuration's `execution` field ([`Execution`]) picks the path, and
+//! [`step_paths`] counts which one each step took.
 //!
 //! Two wrappers take any Burn 0.22 [`Optimizer`](burn::optim::Optimizer) (one of the above
 //! from its configuration's `build()`, or Burn's own): [`Lookahead`] ([`LookaheadConfig`])
@@ -73,12 +78,16 @@
 #![deny(missing_docs)]
 
 pub mod flat;
+mod fused;
 mod optim;
 pub mod state;
 mod wrapper;
 
 pub use holocron_optim_core;
-pub use holocron_optim_core::{ConfigError, OptimizerRule};
+pub use holocron_optim_core::cpu::isa::{VECTORIZATION_VAR, Vectorization, vectorization};
+pub use holocron_optim_core::{
+    ConfigError, Execution, OptimizerRule, StepPath, StepPaths, step_paths,
+};
 pub use optim::*;
 pub use state::RuleState;
 pub use wrapper::{

@@ -4,7 +4,9 @@
 //!
 //! - **CPU loops**: the rules' phases are plain Rust functions generic over [`Arith`],
 //!   instantiated for `f32` and `f64` ([`Real`]) by a Burn crate's in-place loops over a
-//!   tensor's buffers ([`Rule`]'s methods on lanes).
+//!   tensor's buffers ([`Rule`]'s methods on lanes), run in parallel chunks, each compiled
+//!   for the CPU's widest instruction set, by [`cpu`] (for both Burn crates' ndarray
+//!   backends).
 //! - **Device tensors**: the same functions instantiated for [`tensor::Lazy`], whose every
 //!   operation is an operation of the backend's tensors ([`tensor::DeviceTensor`], which a
 //!   Burn crate implements); [`OptimizerRule::step_tensors`] runs one optimizer step that
@@ -16,7 +18,8 @@
 //! Beside the rules: each optimizer's hyperparameters (one list per optimizer, from which
 //! both this crate's hyperparameter structs and the Burn crates' configurations are
 //! written, see [`hyper`]), their validation ([`Checker`], [`ConfigError`]) and the
-//! coefficients of each step.
+//! coefficients of each step; which path a step may take and which it took
+//! ([`execution`]).
 //!
 //! The equations, and where they differ from holocron's code, are in the Burn crates' docs
 //! and in `docs/numerics.md` of the repository.
@@ -33,9 +36,11 @@
 #![warn(missing_docs)]
 
 pub mod arith;
+pub mod cpu;
 #[doc(hidden)]
 pub mod dual;
 mod error;
+pub mod execution;
 #[macro_use]
 pub mod hyper;
 pub mod rule;
@@ -44,6 +49,7 @@ pub mod tensor;
 
 pub use arith::{Arith, Real};
 pub use error::{Checker, ConfigError, check_learning_rate, check_sync};
+pub use execution::{Execution, StepPath, StepPaths, step_paths};
 pub use hyper::OptimizerRule;
 pub use rule::Rule;
 

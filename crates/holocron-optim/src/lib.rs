@@ -82,7 +82,6 @@
 pub mod blocks;
 pub mod checkpoint;
 pub(crate) mod error;
-mod execution;
 // Without the `ndarray` feature no backend reaches the fused kernels.
 #[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 mod fused;
@@ -92,8 +91,8 @@ mod schedule;
 mod wrapper;
 
 pub use error::ConfigError;
-pub use execution::{Execution, StepPath, StepPaths, step_paths};
-pub use fused::isa::{VECTORIZATION_VAR, Vectorization, vectorization};
+pub use holocron_optim_core::cpu::isa::{VECTORIZATION_VAR, Vectorization, vectorization};
+pub use holocron_optim_core::execution::{Execution, StepPath, StepPaths, step_paths};
 pub use optim::*;
 pub use schedule::{PolynomialLrScheduler, PolynomialLrSchedulerConfig};
 #[cfg(feature = "collective")]

@@ -20,6 +20,7 @@ pub use tadam::{TAdam, TAdamConfig};
 
 use burn::optim::{LearningRate, Optimizer};
 use burn::tensor::{Device, Tensor};
+use holocron_optim_core::execution::{Execution, StepPath, count};
 use holocron_optim_core::{ConfigError, OptimizerRule};
 
 use crate::flat::FlatTensor;
@@ -80,6 +81,10 @@ macro_rules! optimizer_config {
             ///
             #[doc = concat!("Allowed: ", holocron_optim_core::expected!(clipping), ".")]
             pub grad_clipping: Option<burn::grad_clipping::GradientClippingConfig>,
+            /// Which implementation runs the step (see [`Execution`](crate::Execution)); all
+            /// compute the same update.
+            #[config(default = "crate::Execution::Auto")]
+            pub execution: $crate::Execution,
         }
 
         impl $config {
@@ -131,7 +136,7 @@ macro_rules! optimizer_config {
             /// The [`ConfigError`](crate::ConfigError) of [`Self::validate`].
             pub fn try_build(&self) -> Result<$optim, $crate::ConfigError> {
                 self.validate()?;
-                Ok($crate::RuleOptimizer::from_rule_unchecked(self.rule()))
+                Ok($crate::RuleOptimizer::from_rule_unchecked(self.rule()).with_execution(self.execution))
             }
 
             #[doc = concat!("Initializes the optimizer for a module: [`", stringify!($optim), "`] inside Burn's")]
@@ -177,10 +182,13 @@ pub(crate) fn clipping_threshold(
 /// A Burn 0.22 [`Optimizer`] that steps each parameter tensor with an update rule of
 /// `holocron-optim-core` ([`OptimizerRule`]).
 ///
-/// Each step flattens the parameter and its gradient to one dimension, hands them with the
-/// state to [`OptimizerRule::step_tensors`] (every operation a tensor operation on the
-/// parameter's device, in its dtype: no value is read back to the host), and gives the new
-/// parameter and state their shapes back. The state is a [`RuleState`].
+/// On Burn's CPU backends (Flex and ndarray, `f32` and `f64`) a step runs the rule's fused
+/// CPU loops ([`holocron_optim_core::cpu`]) on the buffers of the parameter, its gradient and
+/// its state, in place. Elsewhere, or with [`Execution::Composed`](crate::Execution), it
+/// flattens the parameter and its gradient to one dimension, hands them with the state to
+/// [`OptimizerRule::step_tensors`] (every operation a tensor operation on the parameter's
+/// device, in its dtype), and gives the new parameter and state their shapes back. Neither
+/// path reads a value back to the host. The state is a [`RuleState`].
 ///
 /// Build one from an optimizer's configuration (`build()` for the bare optimizer, `init()`
 /// for Burn's [`ModuleOptimizer`](burn::optim::ModuleOptimizer)); the crate names one type
@@ -188,6 +196,7 @@ pub(crate) fn clipping_threshold(
 #[derive(Clone, Debug)]
 pub struct RuleOptimizer<R: OptimizerRule> {
     rule: R,
+    execution: Execution,
 }
 
 impl<R: OptimizerRule> RuleOptimizer<R> {
@@ -203,7 +212,60 @@ impl<R: OptimizerRule> RuleOptimizer<R> {
     }
 
     pub(crate) fn from_rule_unchecked(rule: R) -> Self {
-        Self { rule }
+        Self {
+            rule,
+            execution: Execution::Auto,
+        }
+    }
+
+    /// This optimizer with its steps run as `execution` allows (all paths compute the same
+    /// update).
+    pub fn with_execution(self, execution: Execution) -> Self {
+        Self { execution, ..self }
+    }
+
+    /// Which implementation may run the steps.
+    pub fn execution(&self) -> Execution {
+        self.execution
+    }
+
+    /// One step as Burn tensor operations ([`OptimizerRule::step_tensors`]) on the
+    /// flattened tensors, whose results get their shapes back: the parameter's, and
+    /// `lane_dims` for the state lanes (`lane_shapes` as the rule gives them).
+    #[allow(clippy::too_many_arguments)]
+    fn composed_step<const D: usize>(
+        &self,
+        lr: LearningRate,
+        time: usize,
+        tensor: Tensor<D>,
+        grad: Tensor<D>,
+        lanes: Option<Vec<Tensor<D>>>,
+        lane_shapes: &[Vec<usize>],
+        lane_dims: &[[usize; D]],
+    ) -> (Tensor<D>, Vec<Tensor<D>>) {
+        let shape = tensor.dims();
+        let numel = shape.iter().product::<usize>();
+        let lanes = lanes.map(|lanes| {
+            lanes
+                .into_iter()
+                .zip(lane_shapes)
+                .map(|(lane, shape)| FlatTensor(lane.reshape([shape.iter().product::<usize>()])))
+                .collect()
+        });
+        let (param, lanes) = self.rule.step_tensors(
+            lr,
+            time,
+            &shape,
+            FlatTensor(tensor.reshape([numel])),
+            FlatTensor(grad.reshape([numel])),
+            lanes,
+        );
+        let tensors = lanes
+            .into_iter()
+            .zip(lane_dims)
+            .map(|(lane, dims)| lane.0.reshape(*dims))
+            .collect();
+        (param.0.reshape(shape), tensors)
     }
 
     /// The update rule and its hyperparameters.
@@ -218,7 +280,7 @@ impl<R: OptimizerRule> RuleOptimizer<R> {
 /// # Panics
 ///
 /// For a lane of neither kind (a rule whose `state_shapes` breaks its contract).
-fn lane_dims<const D: usize>(rule: &str, shape: &[usize]) -> [usize; D] {
+pub(crate) fn lane_dims<const D: usize>(rule: &str, shape: &[usize]) -> [usize; D] {
     if let Ok(dims) = <[usize; D]>::try_from(shape) {
         dims
     } else {
@@ -250,7 +312,6 @@ impl<R: OptimizerRule> Optimizer for RuleOptimizer<R> {
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         holocron_optim_core::check_learning_rate(R::NAME, lr);
         let shape = tensor.dims();
-        let numel = shape.iter().product::<usize>();
         let names = self.rule.state_names();
         let lane_shapes = self.rule.state_shapes(&shape);
         assert_eq!(
@@ -278,41 +339,34 @@ impl<R: OptimizerRule> Optimizer for RuleOptimizer<R> {
                     state.names(),
                 );
                 let (time, _, tensors) = state.into_parts();
-                let lanes = tensors
-                    .into_iter()
-                    .zip(&lane_shapes)
-                    .map(|(lane, shape)| {
-                        FlatTensor(lane.reshape([shape.iter().product::<usize>()]))
-                    })
-                    .collect();
-                (time, Some(lanes))
+                (time, Some(tensors))
             }
         };
-        let (param, lanes) = self.rule.step_tensors(
-            lr,
-            time,
-            &shape,
-            FlatTensor(tensor.reshape([numel])),
-            FlatTensor(grad.reshape([numel])),
-            lanes,
-        );
+        let declined = if self.execution.loops() {
+            crate::fused::step(&self.rule, lr, time, tensor, grad, lanes)
+        } else {
+            Err(Box::new((tensor, grad, lanes)))
+        };
+        let (param, tensors) = match declined {
+            Ok(stepped) => {
+                count(StepPath::CpuLoops);
+                stepped
+            }
+            Err(declined) => {
+                let (tensor, grad, lanes) = *declined;
+                count(StepPath::Composed);
+                self.composed_step(lr, time, tensor, grad, lanes, &lane_shapes, &lane_dims)
+            }
+        };
         assert_eq!(
-            lanes.len(),
+            tensors.len(),
             names.len(),
             "{}: the step returned {} state lanes for {names:?}",
             R::NAME,
-            lanes.len()
+            tensors.len()
         );
-        let tensors = lanes
-            .into_iter()
-            .zip(lane_dims)
-            .map(|(lane, dims)| lane.0.reshape(dims))
-            .collect();
         let time = if R::COUNTS_STEPS { time + 1 } else { 1 };
-        (
-            param.0.reshape(shape),
-            Some(RuleState::new(time, names, tensors)),
-        )
+        (param, Some(RuleState::new(time, names, tensors)))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {

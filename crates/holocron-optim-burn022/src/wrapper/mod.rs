@@ -101,13 +101,10 @@ impl<O: Optimizer, S: SyncRule> Optimizer for Wrapper<O, S> {
         let (fast, inner) = self.inner.step(lr, tensor, grad, inner);
         let steps = steps + 1;
         let synced = steps.is_multiple_of(self.sync_period);
-        if S::KEEPS_WINDOW && !synced {
+        if S::KEEPS_WINDOW {
             window.push(fast.clone());
         }
         let (fast, slow) = if synced {
-            if S::KEEPS_WINDOW {
-                window.push(fast.clone());
-            }
             let rate = S::rate(self.sync_rate, &slow, &window);
             // The window's rows share buffers with the weights: let them go before the pull.
             window.clear();

@@ -12,19 +12,26 @@ use burn::optim::{GradientsParams, ModuleOptimizer, Optimizer, SgdConfig};
 use burn::tensor::{DType, Device, Tensor, TensorData};
 use holocron_optim_burn022::*;
 
-/// The backend the features choose, for reports: `cuda`, else `wgpu`, else `ndarray`.
+/// The backend the features choose, for reports: `cuda`, else `wgpu`, else `flex`, else
+/// `ndarray`.
 pub const BACKEND: &str = if cfg!(feature = "cuda") {
     "cuda"
 } else if cfg!(feature = "wgpu") {
     "wgpu"
+} else if cfg!(feature = "flex") {
+    "flex"
 } else {
     "ndarray"
 };
 
+/// Whether the backend's steps run on the CPU loops (Flex and ndarray).
+pub const HAS_CPU_LOOPS: bool = matches!(BACKEND.as_bytes(), b"flex" | b"ndarray");
+
 /// The device of the backend the features choose (without autodiff): the first CUDA GPU
 /// with `cuda`, else WGPU's default adapter with `wgpu` (Mesa's lavapipe on a machine
-/// without a GPU), else ndarray's CPU device. Named explicitly rather than through
-/// `Device::default()`, whose choice depends on every backend feature the build unifies.
+/// without a GPU), else Flex's CPU device with `flex`, else ndarray's. Named explicitly
+/// rather than through `Device::default()`, whose choice depends on every backend feature
+/// the build unifies.
 // Burn 0.22 deprecates its ndarray backend (for Flex); the `ndarray` feature still picks it.
 #[allow(deprecated)]
 pub fn device() -> Device {
@@ -32,7 +39,9 @@ pub fn device() -> Device {
     return Device::cuda(0);
     #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
     return Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
-    #[cfg(not(any(feature = "wgpu", feature = "cuda")))]
+    #[cfg(all(feature = "flex", not(any(feature = "wgpu", feature = "cuda"))))]
+    return Device::flex();
+    #[cfg(not(any(feature = "wgpu", feature = "cuda", feature = "flex")))]
     Device::ndarray()
 }
 
@@ -229,6 +238,38 @@ impl Wrap for ScoutConfig {
 }
 
 impl AnyConfig {
+    /// This configuration with `execution` (for a wrapper, its inner optimizer's; Burn's
+    /// SGD has one path).
+    pub fn with_execution(self, execution: Execution) -> Self {
+        match self {
+            AnyConfig::Lars(c) => AnyConfig::Lars(c.with_execution(execution)),
+            AnyConfig::Lamb(c) => AnyConfig::Lamb(c.with_execution(execution)),
+            AnyConfig::RaLars(c) => AnyConfig::RaLars(c.with_execution(execution)),
+            AnyConfig::TAdam(c) => AnyConfig::TAdam(c.with_execution(execution)),
+            AnyConfig::AdaBelief(c) => AnyConfig::AdaBelief(c.with_execution(execution)),
+            AnyConfig::AdamP(c) => AnyConfig::AdamP(c.with_execution(execution)),
+            AnyConfig::Adan(c) => AnyConfig::Adan(c.with_execution(execution)),
+            AnyConfig::AdEMAMix(c) => AnyConfig::AdEMAMix(c.with_execution(execution)),
+            AnyConfig::Sgd(c) => AnyConfig::Sgd(c),
+            AnyConfig::Lookahead(inner, c) => {
+                AnyConfig::Lookahead(Box::new(inner.with_execution(execution)), c)
+            }
+            AnyConfig::Scout(inner, c) => {
+                AnyConfig::Scout(Box::new(inner.with_execution(execution)), c)
+            }
+        }
+    }
+
+    /// Whether the optimizer (or a wrapper's inner one) is Burn's SGD, which has no CPU
+    /// loops of this crate.
+    pub fn is_sgd(&self) -> bool {
+        match self {
+            AnyConfig::Sgd(_) => true,
+            AnyConfig::Lookahead(inner, _) | AnyConfig::Scout(inner, _) => inner.is_sgd(),
+            _ => false,
+        }
+    }
+
     /// The optimizer for a module (Burn's `ModuleOptimizer`).
     pub fn init(&self) -> ModuleOptimizer {
         match self {

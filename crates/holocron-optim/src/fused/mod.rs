@@ -3,8 +3,10 @@
 //! per tensor operation.
 //!
 //! Each optimizer's rule is written once, in `holocron-optim-core` (shared with the crate
-//! for Burn 0.22); this module runs it where the backend lets us reach its buffers: the CPU loops on Burn's ndarray backend (`f32` and
-//! `f64`, multi-threaded with rayon, [`loops`]) and the CubeCL kernels on WGPU and CUDA
+//! for Burn 0.22), and so are its CPU loops (`holocron_optim_core::cpu`, `f32` and `f64`,
+//! multi-threaded with rayon); this module runs them where the backend lets us reach its
+//! buffers: the loops on Burn's ndarray backend ([`ndarray`]) and the CubeCL kernels on WGPU
+//! and CUDA
 //! (`f32`, [`cube`]). [`rule_step`] picks the path a step takes from the configuration's
 //! [`Execution`] and the tensors, and hands the tensors back for Burn's composed
 //! operations otherwise. Every path computes the same update: the golden tests run each
@@ -12,48 +14,16 @@
 
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 pub(crate) mod cube;
-pub(crate) mod isa;
-mod lanes;
-mod loops;
 #[cfg(feature = "ndarray")]
 mod ndarray;
-mod relayout;
 mod step;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
 
 pub(crate) use crate::rule::Real;
-pub(crate) use lanes::{Lanes, Terms, sum_each};
+pub(crate) use holocron_optim_core::cpu::{Kernel, Lanes, Reduction};
 pub(crate) use step::rule_step;
-
-/// An optimizer's rule over the raw buffers of one parameter tensor.
-pub(crate) trait Kernel: Sync {
-    /// The rule's flag (AMSGrad, or LARS's momentum): whether its optional lanes exist.
-    fn flag(&self) -> bool {
-        false
-    }
-
-    /// Updates the parameter and state lanes in place from the gradient lane. `FLAG` is
-    /// [`Self::flag`], as a constant so that each case compiles to its own loop.
-    fn run<E: Real, const FLAG: bool>(&self, lanes: Lanes<'_, E>);
-
-    /// [`Self::run`] with the flag [`Self::flag`] gives.
-    fn run_any<E: Real>(&self, lanes: Lanes<'_, E>) {
-        if self.flag() {
-            self.run::<E, true>(lanes)
-        } else {
-            self.run::<E, false>(lanes)
-        }
-    }
-}
-
-/// A sum over the elements of some same-sized tensors, read only (a wrapper's statistics
-/// of its weights).
-pub(crate) trait Reduction<const K: usize>: Sync {
-    /// The `K` sums over one chunk of the rows (all of the same length).
-    fn sums<E: Real>(&self, rows: &[&[E]]) -> [f64; K];
-}
 
 /// Whether the backend has a fused path for tensors of `dtype`.
 #[cfg_attr(not(feature = "ndarray"), allow(clippy::extra_unused_type_parameters))]
@@ -195,7 +165,7 @@ mod tests {
     ) -> Vec<Vec<u64>> {
         use burn::record::{BinBytesRecorder, FullPrecisionSettings, Recorder};
         use burn::tensor::{Tensor, TensorData};
-        let n = 5 * super::lanes::CHUNK + 123;
+        let n = 5 * holocron_optim_core::cpu::CHUNK + 123;
         let device = Default::default();
         let wave = |seed: f32| {
             let values: Vec<f32> = (0..n)
@@ -254,7 +224,7 @@ mod tests {
     /// the widest, hold for all of them.
     #[test]
     fn steps_are_bit_identical_on_every_instruction_set() {
-        use super::isa::{CHUNKS_RUN, force};
+        use holocron_optim_core::cpu::isa::{CHUNKS_RUN, force};
         use std::sync::atomic::Ordering;
         fn on<O: burn::optim::SimpleOptimizer<NdArray>>(
             optim: &O,

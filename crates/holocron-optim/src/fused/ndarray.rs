@@ -7,8 +7,9 @@ use burn::backend::ndarray::{NdArrayTensor, SharedArray};
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor, TensorMetadata, TensorPrimitive};
 
-use super::relayout::Gather;
-use super::{Kernel, Lanes, Real, Reduction};
+use holocron_optim_core::cpu;
+
+use super::{Kernel, Real, Reduction};
 
 /// Whether `B` stores its float tensors as ndarray arrays (`NdArray<f32>`, `NdArray<f64>`,
 /// whatever their int and quantization types).
@@ -45,38 +46,10 @@ fn run_as<E: NdElement, B: Backend, const D: usize, const S: usize, K: Kernel>(
     let state = state
         .into_iter()
         .map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) });
-    let mut param = array::<E, B, D>(param);
+    let mut param = unwrap::<E, B, D>(param);
     let grad = grad.map(unwrap::<E, B, D>);
-    let mut state: Vec<SharedArray<E>> = state.map(array::<E, B, S>).collect();
-    let mut run = |grad: &[E], gather: Option<&Gather<'_, E>>| {
-        kernel.run_any(Lanes {
-            param: param.as_slice_mut().expect("standard layout"),
-            grad,
-            gather,
-            state: state
-                .iter_mut()
-                .map(|s| s.as_slice_mut().expect("standard layout"))
-                .collect(),
-        })
-    };
-    match &grad {
-        None => run(&[], None),
-        Some(grad) if grad.is_standard_layout() => {
-            run(grad.as_slice().expect("standard layout"), None)
-        }
-        // A gradient in another order (Burn's backward gives every convolution weight's
-        // with its first two axes swapped) is read chunk by chunk as the loops go.
-        Some(grad) => {
-            let view = grad.view();
-            match Gather::of(&view) {
-                Some(gather) => run(&[], Some(&gather)),
-                None => {
-                    let copy = super::relayout::row_major(view);
-                    run(copy.as_slice().expect("standard layout"), None)
-                }
-            }
-        }
-    }
+    let mut state: Vec<SharedArray<E>> = state.map(unwrap::<E, B, S>).collect();
+    cpu::run_arrays(kernel, &mut param, grad.as_ref(), &mut state);
     (
         tensor::<E, B, D>(param),
         state.into_iter().map(tensor::<E, B, S>).collect(),
@@ -101,24 +74,11 @@ fn reduce_as<E: NdElement, B: Backend, R: Reduction<K>, const K: usize>(
     reduction: &R,
     rows: &[Tensor<B, 1>],
 ) -> [f64; K] {
-    let arrays: Vec<SharedArray<E>> = rows.iter().map(|t| array::<E, B, 1>(t.clone())).collect();
-    let slices: Vec<&[E]> = arrays
+    let arrays: Vec<SharedArray<E>> = rows
         .iter()
-        .map(|a| a.as_slice().expect("standard layout"))
+        .map(|t| cpu::standard(unwrap::<E, B, 1>(t.clone())))
         .collect();
-    super::lanes::reduce_rows(&slices, |chunk| reduction.sums(chunk))
-}
-
-/// The array behind a tensor, in row-major order (a transposed, permuted or broadcast view
-/// is copied into one, see [`super::relayout`]), so that every lane indexes elements the
-/// same way.
-fn array<E: NdElement, B: Backend, const D: usize>(t: Tensor<B, D>) -> SharedArray<E> {
-    let array = unwrap::<E, B, D>(t);
-    if array.is_standard_layout() {
-        array
-    } else {
-        super::relayout::row_major(array.view())
-    }
+    cpu::reduce_arrays(reduction, &arrays)
 }
 
 /// The array behind a tensor, in whatever layout it has.
@@ -175,14 +135,13 @@ mod tests {
     use burn::optim::SimpleOptimizer;
     use burn::tensor::{DType, Tensor};
 
-    use super::array;
     use crate::{AdanConfig, LambConfig};
 
     type B = NdArray<f32>;
 
     /// Where a tensor's elements live.
     fn address(t: &Tensor<B, 2>) -> usize {
-        array::<f32, B, 2>(t.clone()).as_ptr() as usize
+        super::unwrap::<f32, B, 2>(t.clone()).as_ptr() as usize
     }
 
     fn filled(value: f64) -> Tensor<B, 2> {

@@ -4,9 +4,9 @@
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use super::loops::RuleStep;
-use crate::execution::{Execution, StepPath, count};
 use crate::rule::FusedRule;
+use holocron_optim_core::cpu::RuleStep;
+use holocron_optim_core::execution::{Execution, StepPath, count};
 
 /// The tensors of a step that no fused path took, for the composed operations: the
 /// parameter, the gradient and the state as it was.

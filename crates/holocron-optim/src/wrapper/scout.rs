@@ -337,8 +337,7 @@ impl Reduction<1> for Similarity {
 fn similarity<B: Backend>(rows: &[Tensor<B, 1>], execution: Execution) -> Option<Tensor<B, 1>> {
     let steps = rows.len().checked_sub(1).filter(|&n| n >= 2)?;
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    if let Some(sum) = execution
-        .kernels::<B>()
+    if let Some(sum) = fused::cube::allowed::<B>(execution)
         .then(|| fused::cube::similarity_sum(rows))
         .flatten()
     {

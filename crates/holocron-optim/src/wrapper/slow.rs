@@ -295,7 +295,7 @@ fn pull<B: Backend, const D: usize>(
         _ => rate,
     };
     #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    let (fast, slow) = match execution.kernels::<B>() {
+    let (fast, slow) = match crate::fused::cube::allowed::<B>(execution) {
         true => {
             let rate = match rate {
                 SyncRate::Fixed(rate) => Ok(*rate),

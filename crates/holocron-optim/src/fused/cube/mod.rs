@@ -28,11 +28,11 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
-use super::loops::RuleStep;
 use super::step::Launched;
 use crate::rule::FusedRule;
 use bridge::{give, take, writable};
 use detect::{Runtime, runtime};
+use holocron_optim_core::cpu::RuleStep;
 use kernels::*;
 use launch::{Buffer, Grid};
 use sums::{SUMS, UNITS};
@@ -51,6 +51,15 @@ pub(crate) fn supported<B: Backend, const D: usize>(
 /// suite tests, 2026-12-04; `docs/backends.md`).
 pub(crate) fn validated<B: Backend>() -> bool {
     runtime::<B>().is_some()
+}
+
+/// Whether `execution` lets the kernels run on `B`.
+pub(crate) fn allowed<B: Backend>(execution: crate::Execution) -> bool {
+    match execution {
+        crate::Execution::Composed => false,
+        crate::Execution::Fused => true,
+        crate::Execution::Auto => validated::<B>(),
+    }
 }
 
 /// One step of a rule on the kernels; `lanes` are the state lanes.

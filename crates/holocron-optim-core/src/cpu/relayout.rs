@@ -12,14 +12,10 @@
 
 use std::marker::PhantomData;
 
-#[cfg(feature = "ndarray")]
-use burn::backend::ndarray::SharedArray;
-#[cfg(feature = "ndarray")]
-use ndarray::{ArrayD, ArrayViewD, IxDyn};
+use ndarray::{ArcArray, ArrayD, ArrayViewD, IxDyn};
 
 /// `view` in row-major order, in a new array.
-#[cfg(feature = "ndarray")]
-pub(super) fn row_major<E: Copy>(view: ArrayViewD<'_, E>) -> SharedArray<E> {
+pub fn row_major<E: Copy>(view: ArrayViewD<'_, E>) -> ArcArray<E, IxDyn> {
     let shape = view.shape().to_vec();
     let values = match Gather::of(&view) {
         Some(gather) => {
@@ -39,8 +35,7 @@ pub(super) fn row_major<E: Copy>(view: ArrayViewD<'_, E>) -> SharedArray<E> {
 /// The view, with its dimensions of length 1 dropped and neighbours whose elements follow
 /// each other in memory merged, is walked as `outer` dimensions, then `rows`, then `cols`,
 /// each element of which is a run of `run` elements contiguous in memory.
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
-pub(crate) struct Gather<'a, E> {
+pub struct Gather<'a, E> {
     source: *const E,
     outer: Vec<(usize, isize)>,
     rows: (usize, isize),
@@ -53,10 +48,9 @@ pub(crate) struct Gather<'a, E> {
 // SAFETY: a `Gather` only reads the view it borrows, as a shared `&[E]` would.
 unsafe impl<E: Sync> Sync for Gather<'_, E> {}
 
-#[cfg(feature = "ndarray")]
 impl<'a, E: Copy> Gather<'a, E> {
     /// `None` for a view this does not read (one with a negative stride).
-    pub(crate) fn of(view: &'a ArrayViewD<'a, E>) -> Option<Self> {
+    pub fn of(view: &'a ArrayViewD<'a, E>) -> Option<Self> {
         if view.strides().iter().any(|&s| s < 0) {
             return None;
         }
@@ -92,15 +86,19 @@ impl<'a, E: Copy> Gather<'a, E> {
     }
 }
 
-#[cfg_attr(not(feature = "ndarray"), allow(dead_code))]
 impl<E: Copy> Gather<'_, E> {
     /// The number of elements.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether the view has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Elements `start..start + n` in row-major order, into `out` (cleared first).
-    pub(crate) fn read(&self, start: usize, n: usize, out: &mut Vec<E>) {
+    pub fn read(&self, start: usize, n: usize, out: &mut Vec<E>) {
         assert!(start + n <= self.len, "a range inside the view");
         out.clear();
         out.reserve(n);
@@ -148,7 +146,7 @@ impl<E: Copy> Gather<'_, E> {
     }
 }
 
-#[cfg(all(test, feature = "ndarray"))]
+#[cfg(test)]
 mod tests {
     use ndarray::{ArrayD, Axis, IxDyn, s};
 

@@ -1,10 +1,12 @@
-use super::Real;
+//! The lanes of one step and their parallel passes.
+
 use super::relayout::Gather;
+use crate::Real;
 
 /// The raw buffers of one parameter tensor's step, all of the same length and in the same
 /// (row-major) order: the parameter and the state lanes are updated in place, the gradient
 /// is read.
-pub(crate) struct Lanes<'a, E> {
+pub struct Lanes<'a, E> {
     /// The parameter.
     pub param: &'a mut [E],
     /// The gradient (empty where `gather` reads it, or where there is none).
@@ -18,12 +20,17 @@ pub(crate) struct Lanes<'a, E> {
 
 /// Elements per parallel task: large enough that scheduling costs nothing next to the
 /// memory traffic, small enough that two cores share a 256K-element tensor.
-pub(crate) const CHUNK: usize = 1 << 15;
+pub const CHUNK: usize = 1 << 15;
 
 impl<E: Real> Lanes<'_, E> {
     /// Number of elements.
     pub fn len(&self) -> usize {
         self.param.len()
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.param.is_empty()
     }
 
     /// Runs `pass` on matching chunks of every lane, in parallel (rayon), and returns the sum of the `K` values the chunks return (the partial
@@ -94,7 +101,7 @@ impl<E: Real> Lanes<'_, E> {
 
 /// [`Lanes::pass`] for read-only rows: `sums` runs on matching chunks of every row, in
 /// parallel, and the `K` sums it returns are added up.
-pub(crate) fn reduce_rows<E: Real, const K: usize>(
+pub fn reduce_rows<E: Real, const K: usize>(
     rows: &[&[E]],
     sums: impl Fn(&[&[E]]) -> [f64; K] + Sync,
 ) -> [f64; K] {
@@ -144,7 +151,8 @@ fn run_jobs<J: Send, const K: usize>(
 /// cannot be: the chunk loops are compiled once per instruction set
 /// (`super::isa`), and each copy must have the terms inlined, or it makes one call per
 /// element.
-pub(crate) trait Terms<E, const K: usize> {
+pub trait Terms<E, const K: usize> {
+    /// The terms at index `i`.
     fn at(&mut self, i: usize) -> [E; K];
 }
 
@@ -159,10 +167,7 @@ pub(crate) trait Terms<E, const K: usize> {
 /// adds. The terms stay in the element type, which keeps the first loop as wide as the
 /// element-wise ones; only their sum is widened.
 #[inline(always)]
-pub(crate) fn sum_each<E: Real, const K: usize>(
-    n: usize,
-    terms: &mut impl Terms<E, K>,
-) -> [f64; K] {
+pub fn sum_each<E: Real, const K: usize>(n: usize, terms: &mut impl Terms<E, K>) -> [f64; K] {
     const BLOCK: usize = 256;
     let mut scratch = [[E::of(0.0); BLOCK]; K];
     let mut total = [0.0f64; K];

@@ -2,8 +2,8 @@
 //! one parameter tensor, chunk by chunk in parallel ([`Lanes::pass`]).
 
 use super::isa::{self, ChunkLoop};
-use super::{Kernel, Lanes, Real, Terms, sum_each};
-use crate::rule::Rule;
+use super::{Kernel, Lanes, Terms, sum_each};
+use crate::{Real, Rule};
 
 /// The most lanes a rule has (Adan with AMSGrad: the parameter and five state lanes).
 const MAX_LANES: usize = 6;
@@ -34,8 +34,10 @@ fn rows<'a, E>(
 /// One step of a [`Rule`] with its coefficients for this step: for a summed rule the
 /// summing pass and the scalars in `f64` (the sums are accumulated in `f64`), then the
 /// update pass.
-pub(crate) struct RuleStep<R: Rule> {
+pub struct RuleStep<R: Rule> {
+    /// The coefficients of this step.
     pub coefficients: R::Coefficients<f64>,
+    /// The rule's flag (AMSGrad, or LARS's momentum).
     pub flag: bool,
 }
 

@@ -86,7 +86,7 @@ static CHOSEN: AtomicU8 = AtomicU8::new(0);
 /// instruction set the CPU lacks, is reported on standard error and the widest is used.
 ///
 /// ```
-/// use holocron_optim::{Vectorization, vectorization};
+/// use holocron_optim_core::cpu::isa::{Vectorization, vectorization};
 ///
 /// let running = vectorization();
 /// assert!(Vectorization::available().contains(&running));
@@ -120,10 +120,10 @@ pub fn vectorization() -> Vectorization {
 }
 
 /// Makes every later step of this process use `vectorization`, which the CPU must have.
-/// Other tests of the process see it too, which is harmless: every instruction set gives
-/// the same bits (the test of that is the one caller).
-#[cfg(test)]
-pub(crate) fn force(vectorization: Vectorization) {
+/// For tests: other tests of the process see it too, which is harmless, since every
+/// instruction set gives the same bits (the test of that is the one caller).
+#[doc(hidden)]
+pub fn force(vectorization: Vectorization) {
     assert!(vectorization <= Vectorization::widest());
     CHOSEN.store(vectorization.code(), Ordering::Relaxed);
 }
@@ -151,22 +151,24 @@ mod tests {
 /// A loop over one chunk, to be compiled for each instruction set: `run` must be
 /// `#[inline(always)]`, and so must everything it calls, so that the whole loop is compiled
 /// inside the function that enables the instruction set.
-pub(crate) trait ChunkLoop {
+pub trait ChunkLoop {
+    /// What the loop returns (a chunk's sums, or nothing).
     type Output;
 
+    /// Runs the loop over the chunk.
     fn run(self) -> Self::Output;
 }
 
-/// Chunks run per instruction set (tests only: they check that a forced one ran).
-#[cfg(test)]
-pub(crate) static CHUNKS_RUN: [std::sync::atomic::AtomicUsize; 3] =
+/// Chunks run per instruction set, indexed by [`Vectorization`] (for tests: they check
+/// that a forced one ran).
+#[doc(hidden)]
+pub static CHUNKS_RUN: [std::sync::atomic::AtomicUsize; 3] =
     [const { std::sync::atomic::AtomicUsize::new(0) }; 3];
 
 /// Runs `chunk` compiled for [`vectorization`].
 #[inline(always)]
-pub(crate) fn run<L: ChunkLoop>(chunk: L) -> L::Output {
+pub fn run<L: ChunkLoop>(chunk: L) -> L::Output {
     let vectorization = vectorization();
-    #[cfg(test)]
     CHUNKS_RUN[vectorization as usize].fetch_add(1, Ordering::Relaxed);
     match vectorization {
         #[cfg(target_arch = "x86_64")]

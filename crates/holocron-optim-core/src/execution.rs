@@ -12,20 +12,23 @@ use serde::{Deserialize, Serialize};
 ///
 /// - the **composed** path is Burn's tensor operations, on any backend and dtype, one
 ///   fresh buffer per operation;
-/// - the **CPU loops** update the buffers of Burn's ndarray backend in place, in one or two
-///   multi-threaded passes (`f32` and `f64`);
-/// - the **kernels** are this crate's CubeCL kernels on WGPU and CUDA (`f32`), with or
-///   without Burn's operation fusion.
+/// - the **CPU loops** ([`crate::cpu`]) update the buffers of Burn's ndarray backend (and,
+///   on Burn 0.22, of Flex) in
+///   place, in one or two multi-threaded passes (`f32` and `f64`);
+/// - the **kernels** are the rules' CubeCL kernels on WGPU and CUDA (`f32`), with or
+///   without Burn's operation fusion: in the crate for Burn 0.21 (`holocron-optim`) only,
+///   for now; on Burn 0.22 (`holocron-optim-burn022`) a GPU step runs the composed
+///   operations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Execution {
-    /// The fused path where this project's tests have run it: the CPU loops on ndarray,
+    /// The fused path where this project's tests have run it: the CPU loops on ndarray and Flex,
     /// the kernels on WGPU (in every CI run, on Mesa's software Vulkan) and on CUDA (on an
-    /// NVIDIA H200; CI has no GPU, see `docs/backends.md`).
+    /// NVIDIA H200, with Burn 0.21; CI has no GPU, see `docs/backends.md`).
     #[default]
     Auto,
     /// Burn's composed tensor operations, always.
     Composed,
-    /// The fused path wherever one exists: the CPU loops on ndarray, the kernels on WGPU
+    /// The fused path wherever one exists: the CPU loops on ndarray and Flex, the kernels on WGPU
     /// and CUDA. Tensors no fused path takes (another dtype, another backend) still run
     /// the composed operations.
     Fused,
@@ -33,18 +36,8 @@ pub enum Execution {
 
 impl Execution {
     /// Whether the CPU loops may run.
-    pub(crate) fn loops(self) -> bool {
+    pub fn loops(self) -> bool {
         self != Execution::Composed
-    }
-
-    /// Whether this crate's kernels may run on `B`.
-    #[cfg(any(feature = "wgpu", feature = "cuda"))]
-    pub(crate) fn kernels<B: burn::tensor::backend::Backend>(self) -> bool {
-        match self {
-            Execution::Composed => false,
-            Execution::Fused => true,
-            Execution::Auto => crate::fused::cube::validated::<B>(),
-        }
     }
 }
 
@@ -53,7 +46,7 @@ impl Execution {
 pub enum StepPath {
     /// Burn's composed tensor operations.
     Composed,
-    /// The in-place CPU loops on Burn's ndarray backend.
+    /// The in-place CPU loops on Burn's ndarray backend (or Flex).
     CpuLoops,
     /// This crate's CubeCL kernels.
     Kernels,
@@ -100,27 +93,19 @@ thread_local! {
 /// steps and compare ([`StepPaths::since`]) to see which path they took.
 ///
 /// ```
-/// use burn::backend::NdArray;
-/// use burn::optim::SimpleOptimizer;
-/// use burn::tensor::Tensor;
-/// use holocron_optim::{AdaBeliefConfig, Execution, StepPath, step_paths};
+/// use holocron_optim_core::execution::{StepPath, count, step_paths};
 ///
-/// let device = Default::default();
-/// let param = Tensor::<NdArray, 1>::from_floats([1.0, -2.0], &device);
-/// let grad = Tensor::<NdArray, 1>::from_floats([0.5, 0.5], &device);
-/// for (execution, path) in [(Execution::Auto, StepPath::CpuLoops), (Execution::Composed, StepPath::Composed)] {
-///     let optim = AdaBeliefConfig::new().with_execution(execution).build();
-///     let before = step_paths();
-///     let _ = optim.step(1e-3, param.clone(), grad.clone(), None);
-///     assert_eq!(step_paths().since(before).on(path), 1);
-/// }
+/// let before = step_paths();
+/// count(StepPath::CpuLoops);
+/// assert_eq!(step_paths().since(before).on(StepPath::CpuLoops), 1);
+/// assert_eq!(step_paths().since(before).on(StepPath::Composed), 0);
 /// ```
 pub fn step_paths() -> StepPaths {
     PATHS.with(Cell::get)
 }
 
-/// Counts one step on `path`.
-pub(crate) fn count(path: StepPath) {
+/// Counts one step on `path` (called by the Burn crates as each step runs).
+pub fn count(path: StepPath) {
     PATHS.with(|paths| {
         let mut p = paths.get();
         match path {

@@ -190,10 +190,11 @@ macro_rules! dual {
     };
 
     (@cube_struct [$($doc:tt)*] $sname:ident { $($field:ident),+ $(,)? } $all:tt) => {
-        $($doc)*
-        #[derive(CubeType, Clone, Copy)]
-        pub struct $sname<F: Float> {
-            $(#[allow(missing_docs)] pub $field: F,)+
+        cube_struct! {
+            $($doc)*
+            pub struct $sname<F: Float> {
+                $(#[allow(missing_docs)] pub $field: F,)+
+            }
         }
 
         #[cube]
@@ -206,7 +207,7 @@ macro_rules! dual {
             }
 
             /// Element `i` of the first `count` lanes; the fields past `count` are zero.
-            pub fn load_lanes(lanes: &Sequence<Array<F>>, i: usize, #[comptime] count: usize) -> Self {
+            pub fn load_lanes(lanes: &mut Sequence<Array<F>>, i: usize, #[comptime] count: usize) -> Self {
                 $sname::<F> {
                     $($field: {
                         let k = comptime!($crate::field_index!($all, $field));

@@ -58,7 +58,27 @@ pub use rule::Rule;
 /// modules, and one module per rule (`adabelief`, `adamp`, `adan`, `ademamix`, `lamb`
 /// (LAMB and RaLars's trust rule), `lars`, `tadam`) with its structs, phases and the
 /// `CubeRule` implementation for this crate's rule type. The expanding crate needs
-/// `cubecl` as a dependency, under that name.
+/// `cubecl` as a dependency, under that name, and a `cube_struct!` macro in scope that
+/// writes a struct of `Float` fields as its CubeCL derives it: CubeCL 0.10 (Burn 0.21)
+/// with `#[derive(CubeType, Clone, Copy)]`; CubeCL 0.11 (Burn 0.22) needs
+/// `#[cube(derive(Clone, Copy))]` as well, since its expanded values are moved rather than
+/// cloned, and the rule bodies use a struct more than once.
+///
+/// ```text
+/// macro_rules! cube_struct {
+///     ($($item:tt)*) => {
+///         #[derive(CubeType, Clone, Copy)]
+///         $($item)*
+///     };
+/// }
+/// mod kernels {
+///     holocron_optim_core::kernels!();
+/// }
+/// ```
+///
+/// The rule macros call the phases as `self::phase::<F>(..)`: CubeCL 0.11 writes its
+/// expansion context with the span of a call's first token, which must come from the
+/// macro that also writes the function around the call.
 #[macro_export]
 macro_rules! kernels {
     () => {

@@ -237,7 +237,8 @@ macro_rules! element_rule {
                 #[comptime] flag: bool,
             ) {
                 let cells = $x::<F>::load_lanes(lanes, i, count);
-                let next = $update::<F>($c::<F>::load(c), g[i], cells, flag);
+                // `self::`: see `kernels!` (CubeCL 0.11 takes a call's context from its first token).
+                let next = self::$update::<F>($c::<F>::load(c), g[i], cells, flag);
                 next.store_lanes(lanes, i, count);
             }
         }
@@ -367,10 +368,10 @@ macro_rules! two_pass_rule {
                 let coefficients = $c::<F>::load(c);
                 let cells = $x::<F>::load_lanes(lanes, i, count);
                 $(
-                    let cells = $advance::<F>(coefficients, g[i], cells, flag);
+                    let cells = self::$advance::<F>(coefficients, g[i], cells, flag);
                     cells.store_lanes(lanes, i, count);
                 )?
-                let terms = $terms::<F>(coefficients, g[i], cells, flag);
+                let terms = self::$terms::<F>(coefficients, g[i], cells, flag);
                 super::sums::Sums::<F> {
                     s0: terms.get(0usize),
                     s1: terms.get(1usize),
@@ -392,9 +393,9 @@ macro_rules! two_pass_rule {
                 #[comptime] flag: bool,
             ) {
                 let coefficients = $c::<F>::load(c);
-                let scalars = $scalars::<F>(coefficients, $t::<F>::load(totals), carried[0]);
+                let scalars = self::$scalars::<F>(coefficients, $t::<F>::load(totals), carried[0]);
                 let cells = $x::<F>::load_lanes(lanes, i, count);
-                let next = $update::<F>(coefficients, scalars, g[i], cells, flag);
+                let next = self::$update::<F>(coefficients, scalars, g[i], cells, flag);
                 next.store_lanes(lanes, i, comptime!(count $(.min($stores))?));
                 $(
                     if i == 0 {

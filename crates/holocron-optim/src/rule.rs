@@ -4,6 +4,15 @@
 
 pub(crate) use holocron_optim_core::{Real, Rule};
 
+/// How CubeCL 0.10 derives the kernels' structs (`kernels!` writes each one through this).
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+macro_rules! cube_struct {
+    ($($item:tt)*) => {
+        #[derive(CubeType, Clone, Copy)]
+        $($item)*
+    };
+}
+
 /// Every rule's kernel side, compiled with this crate's CubeCL.
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 #[allow(missing_docs, dead_code, clippy::too_many_arguments)]

@@ -1,87 +1,137 @@
-//! The CPU loops on Burn 0.22: a step on a tensor of Burn's Flex or ndarray backend runs the
-//! core's in-place loops ([`holocron_optim_core::cpu`], the same code the crate for Burn 0.21
-//! runs) on the buffers behind the parameter, its gradient and its state.
+//! The fast paths on Burn 0.22: a step on a tensor of Burn's Flex or ndarray backend runs
+//! the core's in-place CPU loops ([`holocron_optim_core::cpu`], the same code the crate for
+//! Burn 0.21 runs) on the buffers behind the parameter, its gradient and its state; on an
+//! `f32` tensor of Burn's CubeCL backend (WGPU, CUDA) the rules' kernels ([`crate::cube`]).
 //!
-//! Burn 0.22 hands the optimizer tensors of its run-time dispatch backend; a tensor on a Flex
-//! or ndarray device (not autodiff: `ModuleOptimizer` steps the inner tensors) is taken apart
+//! Burn 0.22 hands the optimizer tensors of its run-time dispatch backend; a tensor on one
+//! of these devices (not autodiff: `ModuleOptimizer` steps the inner tensors) is taken apart
 //! into its buffer with `Tensor::try_into_primitive` and put back with
-//! `Tensor::from_primitive`. Any other tensor (another device, a dtype other than `f32` or
-//! `f64`) is handed back for the composed operations.
+//! `Tensor::from_primitive`. Any other tensor (another device, another dtype) is handed back
+//! for the composed operations.
 
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 use burn::backend::DispatchDevice;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 use burn::tensor::DType;
 use burn::tensor::Tensor;
-use holocron_optim_core::OptimizerRule;
-#[cfg(any(feature = "ndarray", feature = "flex"))]
+#[cfg(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+))]
 use holocron_optim_core::cpu::RuleStep;
+use holocron_optim_core::{Execution, OptimizerRule, StepPath};
 
-/// The tensors of a step the loops did not take: the parameter, the gradient and the state
-/// lanes as they were (none before the first step); boxed, as tensors are large values.
+/// The tensors of a step no fast path took: the parameter, the gradient and the state lanes
+/// as they were (none before the first step); boxed, as tensors are large values.
 pub(crate) type Declined<const D: usize> = Box<(Tensor<D>, Tensor<D>, Option<Vec<Tensor<D>>>)>;
 
 /// A stepped parameter and its state lanes.
 pub(crate) type Stepped<const D: usize> = (Tensor<D>, Vec<Tensor<D>>);
 
-/// The CPU backends whose tensors the loops take apart.
-#[cfg(any(feature = "ndarray", feature = "flex"))]
+/// The backends whose tensors a fast path takes apart.
+#[cfg(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+))]
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum CpuBackend {
-    /// Burn's ndarray backend (`ndarray` feature).
+enum InPlace {
+    /// Burn's ndarray backend (`ndarray` feature): the CPU loops.
     #[cfg(feature = "ndarray")]
     NdArray,
-    /// Burn's Flex backend (`flex` feature).
+    /// Burn's Flex backend (`flex` feature): the CPU loops.
     #[cfg(feature = "flex")]
     Flex,
+    /// Burn's CubeCL backend (`wgpu` or `cuda` feature): the kernels.
+    #[cfg(any(feature = "wgpu", feature = "cuda"))]
+    Cube,
 }
 
-#[cfg(any(feature = "ndarray", feature = "flex"))]
-impl CpuBackend {
-    /// The backend of `t` when the loops can take it: a tensor of one of the backends
-    /// above, not an autodiff one, in `f32` or `f64`.
-    fn of<const D: usize>(t: &Tensor<D>) -> Option<Self> {
-        let device = t.device();
-        if device.is_autodiff() || !matches!(t.dtype(), DType::F32 | DType::F64) {
-            return None;
+#[cfg(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+))]
+impl InPlace {
+    /// The fast path that can take `t` as `execution` allows: a tensor of one of the
+    /// backends above, not an autodiff one, in `f32` or `f64` (the kernels: `f32`).
+    #[allow(unused_variables)]
+    fn of<const D: usize>(t: &Tensor<D>, execution: Execution) -> Option<Self> {
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        if crate::cube::takes(t, execution) {
+            return Some(InPlace::Cube);
         }
-        // Unreachable where the build has only these backends.
-        #[allow(unreachable_patterns)]
-        match device.as_dispatch() {
-            #[cfg(feature = "ndarray")]
-            DispatchDevice::NdArray(_) => Some(CpuBackend::NdArray),
-            #[cfg(feature = "flex")]
-            DispatchDevice::Flex(_) => Some(CpuBackend::Flex),
-            _ => None,
+        #[cfg(any(feature = "ndarray", feature = "flex"))]
+        {
+            let device = t.device();
+            if device.is_autodiff()
+                || !matches!(t.dtype(), DType::F32 | DType::F64)
+                || !execution.loops()
+            {
+                return None;
+            }
+            // Unreachable where the build has only these backends.
+            #[allow(unreachable_patterns)]
+            match device.as_dispatch() {
+                #[cfg(feature = "ndarray")]
+                DispatchDevice::NdArray(_) => return Some(InPlace::NdArray),
+                #[cfg(feature = "flex")]
+                DispatchDevice::Flex(_) => return Some(InPlace::Flex),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Whether this path has `R`'s step (the CPU loops have every rule's).
+    #[cfg_attr(
+        not(any(feature = "wgpu", feature = "cuda")),
+        allow(clippy::extra_unused_type_parameters)
+    )]
+    fn steps<R: OptimizerRule>(self) -> bool {
+        match self {
+            #[cfg(any(feature = "wgpu", feature = "cuda"))]
+            InPlace::Cube => crate::cube::has_kernels::<R::Rule>(),
+            #[allow(unreachable_patterns)]
+            _ => true,
         }
     }
 }
 
-/// One step of `rule` on the CPU loops: the new parameter and state lanes (in
-/// [`OptimizerRule::state_names`] order, each of the parameter's shape or, for a one-element
-/// lane, of its own), or the tensors back when no loop takes them.
+/// One step of `rule` on a fast path, as `execution` allows: the new parameter and state
+/// lanes (in [`OptimizerRule::state_names`] order, each of the parameter's shape or, for a
+/// one-element lane, of its own) and the path that ran, or the tensors back when no fast path
+/// takes them.
 ///
 /// `time` is the number of steps taken so far, `lanes` the state (none before the first
 /// step, which starts from the rule's own first state).
-#[cfg(any(feature = "ndarray", feature = "flex"))]
+#[cfg(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+))]
 pub(crate) fn step<R: OptimizerRule, const D: usize>(
     rule: &R,
+    execution: Execution,
     lr: f64,
     time: usize,
     param: Tensor<D>,
     grad: Tensor<D>,
     lanes: Option<Vec<Tensor<D>>>,
-) -> Result<Stepped<D>, Declined<D>> {
+) -> Result<(Stepped<D>, StepPath), Declined<D>> {
     let dtype = param.dtype();
-    let backend = CpuBackend::of(&param);
-    // Every tensor on the parameter's backend (a gradient or state on another device goes
-    // to the composed operations, which move it or say why not).
-    let on_backend = |t: &Tensor<D>| backend.is_some() && CpuBackend::of(t) == backend;
-    let lanes_on_backend = lanes
-        .as_ref()
-        .is_none_or(|lanes| lanes.iter().all(on_backend));
-    let backend = match backend {
-        Some(backend) if on_backend(&grad) && grad.dtype() == dtype && lanes_on_backend => backend,
+    let path = InPlace::of(&param, execution).filter(|path| path.steps::<R>());
+    // Every tensor on the parameter's backend, in its dtype (a gradient or state on another
+    // device goes to the composed operations, which move it or say why not).
+    let on_path = |t: &Tensor<D>| path.is_some() && InPlace::of(t, execution) == path;
+    let lanes_on_path = lanes.as_ref().is_none_or(|lanes| lanes.iter().all(on_path));
+    let path = match path {
+        Some(path) if on_path(&grad) && grad.dtype() == dtype && lanes_on_path => path,
         _ => return Err(Box::new((param, grad, lanes))),
     };
     let shape = param.dims();
@@ -109,28 +159,53 @@ pub(crate) fn step<R: OptimizerRule, const D: usize>(
         coefficients: rule.coefficients(lr, time + 1, first, &shape),
         flag: rule.flag(),
     };
-    Ok(match (backend, dtype) {
+    #[allow(unused_variables)]
+    let f32 = dtype == burn::tensor::DType::F32;
+    Ok(match path {
         #[cfg(feature = "ndarray")]
-        (CpuBackend::NdArray, DType::F32) => ndarray::run::<f32, _, D>(&step, param, grad, lanes),
+        InPlace::NdArray if f32 => (
+            ndarray::run::<f32, _, D>(&step, param, grad, lanes),
+            StepPath::CpuLoops,
+        ),
         #[cfg(feature = "ndarray")]
-        (CpuBackend::NdArray, _) => ndarray::run::<f64, _, D>(&step, param, grad, lanes),
+        InPlace::NdArray => (
+            ndarray::run::<f64, _, D>(&step, param, grad, lanes),
+            StepPath::CpuLoops,
+        ),
         #[cfg(feature = "flex")]
-        (CpuBackend::Flex, DType::F32) => flex::run::<f32, _, D>(&step, param, grad, lanes),
+        InPlace::Flex if f32 => (
+            flex::run::<f32, _, D>(&step, param, grad, lanes),
+            StepPath::CpuLoops,
+        ),
         #[cfg(feature = "flex")]
-        (CpuBackend::Flex, _) => flex::run::<f64, _, D>(&step, param, grad, lanes),
+        InPlace::Flex => (
+            flex::run::<f64, _, D>(&step, param, grad, lanes),
+            StepPath::CpuLoops,
+        ),
+        #[cfg(any(feature = "wgpu", feature = "cuda"))]
+        InPlace::Cube => (
+            crate::cube::run(&step, param, grad, lanes),
+            StepPath::Kernels,
+        ),
     })
 }
 
-/// Without a CPU backend feature no tensor reaches the loops.
-#[cfg(not(any(feature = "ndarray", feature = "flex")))]
+/// Without a backend feature no tensor reaches a fast path.
+#[cfg(not(any(
+    feature = "ndarray",
+    feature = "flex",
+    feature = "wgpu",
+    feature = "cuda"
+)))]
 pub(crate) fn step<R: OptimizerRule, const D: usize>(
     _rule: &R,
+    _execution: Execution,
     _lr: f64,
     _time: usize,
     param: Tensor<D>,
     grad: Tensor<D>,
     lanes: Option<Vec<Tensor<D>>>,
-) -> Result<Stepped<D>, Declined<D>> {
+) -> Result<(Stepped<D>, StepPath), Declined<D>> {
     Err(Box::new((param, grad, lanes)))
 }
 

@@ -22,10 +22,13 @@
 //! core's fused CPU loops, the 0.21 crate's own: one in-place pass over the parameter and
 //! its state (two for the rules with whole-tensor sums), over rayon's threads, each chunk
 //! compiled for the CPU's widest instruction set ([`vectorization`]), with the same bits
-//! under any thread count. Elsewhere (WGPU, CUDA, other dtypes) it runs as Burn tensor
-//! operations on the parameter's device, in its dtype, the parameter, its gradient and its
-//! state flattened to one dimension ([`flat::FlatTensor`]). Neither path reads a value back
-//! to the host. A configuration's `execution` field ([`Execution`]) picks the path, and
+//! under any thread count. On Burn's CubeCL backend (`f32`, the `wgpu` and `cuda` features;
+//! with Burn's operation fusion through the `fusion` feature) it runs the rules' CubeCL
+//! kernels, from the same source as the 0.21 crate's, in place too (on CUDA only with
+//! [`Execution::Fused`], as they have not run there yet). Elsewhere (other dtypes, other
+//! backends) it runs as Burn tensor operations on the parameter's device, in its dtype, the
+//! parameter, its gradient and its state flattened to one dimension ([`flat::FlatTensor`]).
+//! No path reads a value back to the host. A configuration's `execution` field ([`Execution`]) picks the path, and
 //! [`step_paths`] counts which one each step took.
 //!
 //! Two wrappers take any Burn 0.22 [`Optimizer`](burn::optim::Optimizer) (one of the above
@@ -77,6 +80,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(any(feature = "wgpu", feature = "cuda"))]
+mod cube;
 pub mod flat;
 mod fused;
 mod optim;

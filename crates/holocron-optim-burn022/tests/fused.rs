@@ -1,10 +1,11 @@
-//! The CPU loops on Burn 0.22 (Flex and ndarray, each compiled in): which steps take them
-//! (every optimizer through `ModuleOptimizer` on an autodiff model, and none with
-//! `Execution::Composed`), that they write a parameter's own buffer in place and copy a
-//! shared one first, that a gradient in another layout steps as its row-major copy, that the
-//! bits do not depend on the thread count or on the instruction set, and that they agree
-//! with the composed operations after a real backward pass. Their numbers against the Python
-//! reference are the golden suite's (`tests/golden.rs`, both paths).
+//! The fast paths on Burn 0.22, the CPU loops (Flex and ndarray, each compiled in) and the
+//! kernels (WGPU): which steps take them (every optimizer through `ModuleOptimizer` on an
+//! autodiff model, and none with `Execution::Composed`), that they write a parameter's own
+//! buffer in place (CPU) and copy a shared one first, that a gradient in another layout
+//! steps as its row-major copy, that the bits do not depend on the thread count or on the
+//! instruction set, and that they agree with the composed operations after a real backward
+//! pass. Their numbers against the Python reference are the golden suite's
+//! (`tests/golden.rs`, both paths).
 
 mod common;
 
@@ -26,6 +27,21 @@ fn cpu_devices() -> Vec<(&'static str, Device)> {
     ]
     .into_iter()
     .collect()
+}
+
+/// Every device of this build with a fast path, by name, with that path: the CPU devices
+/// (the loops) and WGPU's default adapter (the kernels).
+fn fast_devices() -> Vec<(&'static str, Device, StepPath)> {
+    let cpu = cpu_devices()
+        .into_iter()
+        .map(|(name, device)| (name, device, StepPath::CpuLoops));
+    #[cfg(feature = "wgpu")]
+    let cpu = cpu.chain([(
+        "wgpu",
+        Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
+        StepPath::Kernels,
+    )]);
+    cpu.collect()
 }
 
 /// Every optimizer, each also with its optional lanes (momentum, AMSGrad).
@@ -65,22 +81,25 @@ fn paths_of(any: &AnyConfig, device: &Device) -> StepPaths {
 }
 
 #[test]
-fn every_optimizer_takes_the_cpu_loops_through_module_optimizer() {
-    let devices = cpu_devices();
-    assert!(!devices.is_empty(), "no CPU backend in this build");
-    for (backend, device) in devices {
+fn every_optimizer_takes_the_fast_path_through_module_optimizer() {
+    let devices = fast_devices();
+    assert!(
+        !devices.is_empty(),
+        "no backend with a fast path in this build"
+    );
+    for (backend, device, path) in devices {
         for any in every_optimizer() {
             let name = any.name();
             let auto = paths_of(&any, &device);
             assert_eq!(
-                (auto.cpu_loops, auto.composed),
+                (auto.on(path), auto.composed),
                 (8, 0),
                 "{name} on {backend}: {auto:?}"
             );
             let composed = paths_of(&any.clone().with_execution(Execution::Composed), &device);
             assert_eq!(
-                (composed.cpu_loops, composed.composed),
-                (0, 8),
+                (composed.composed, composed.cpu_loops + composed.kernels),
+                (8, 0),
                 "{name} on {backend} with Execution::Composed: {composed:?}"
             );
         }
@@ -145,18 +164,20 @@ fn unique_buffers_are_updated_in_place() {
 
 #[test]
 fn shared_buffers_are_copied_before_writing() {
-    for (backend, device) in cpu_devices() {
+    for (backend, device, path) in fast_devices() {
         let optim = LambConfig::new().build();
         let param = filled(0.5, &device);
         let kept = param.clone();
         let before = step_paths();
         let (param, _) = optim.step(1e-2, param, filled(0.1, &device), None);
         assert_eq!(
-            step_paths().since(before).cpu_loops,
+            step_paths().since(before).on(path),
             1,
-            "{backend}: the loops ran"
+            "{backend}: the fast path ran"
         );
-        assert_ne!(address(backend, &param), address(backend, &kept));
+        if path == StepPath::CpuLoops {
+            assert_ne!(address(backend, &param), address(backend, &kept));
+        }
         assert!(
             values(kept).iter().all(|&x| x == 0.5),
             "{backend}: the kept clone changed"
@@ -175,10 +196,10 @@ fn bits<const D: usize>(t: Tensor<D>) -> Vec<u64> {
 
 /// A gradient laid out as a convolution weight's from Burn's backward (its first two axes
 /// swapped) steps the parameter exactly as the same values in row-major order, step after
-/// step, on a tensor of several chunks of the loops.
+/// step, on a tensor of several chunks of the loops (on WGPU, of several cubes).
 #[test]
 fn a_permuted_gradient_steps_as_a_row_major_one() {
-    for (backend, device) in cpu_devices() {
+    for (backend, device, path) in fast_devices() {
         let optim = LambConfig::new().with_weight_decay(1e-2).build();
         let shape = [64, 96, 3, 3];
         let start: Vec<f32> = (0..64 * 96 * 9).map(|i| (i as f32 * 0.37).sin()).collect();
@@ -201,9 +222,9 @@ fn a_permuted_gradient_steps_as_a_row_major_one() {
         let before = step_paths();
         let (permuted, row_major) = (run(true), run(false));
         assert_eq!(
-            step_paths().since(before).cpu_loops,
+            step_paths().since(before).on(path),
             6,
-            "{backend}: the loops ran"
+            "{backend}: the fast path ran"
         );
         let start_bits: Vec<u64> = start.iter().map(|&v| f64::from(v).to_bits()).collect();
         assert_ne!(permuted, start_bits, "{backend}: the parameter moved");
@@ -310,29 +331,32 @@ fn trained(any: &AnyConfig, device: &Device) -> (Vec<f64>, StepPaths) {
 }
 
 /// After a real backward pass (a matrix product's weight gradient, a broadcast bias's), the
-/// loops and the composed operations train the same parameters, to f32 rounding.
+/// fast paths and the composed operations train the same parameters, to f32 rounding.
 #[test]
-fn the_loops_and_the_composed_operations_train_alike() {
-    for (backend, device) in cpu_devices() {
+fn the_fast_paths_and_the_composed_operations_train_alike() {
+    for (backend, device, path) in fast_devices() {
         for any in every_optimizer() {
             let name = any.name();
-            let (loops, on_loops) = trained(&any, &device);
+            let (fast, on_fast) = trained(&any, &device);
             let (composed, on_composed) =
                 trained(&any.clone().with_execution(Execution::Composed), &device);
             assert_eq!(
-                (on_loops.cpu_loops, on_loops.composed),
+                (on_fast.on(path), on_fast.composed),
                 (10, 0),
                 "{name} on {backend}"
             );
             assert_eq!(
-                (on_composed.cpu_loops, on_composed.composed),
-                (0, 10),
+                (
+                    on_composed.composed,
+                    on_composed.cpu_loops + on_composed.kernels
+                ),
+                (10, 0),
                 "{name} on {backend}"
             );
-            for (i, (a, b)) in loops.iter().zip(&composed).enumerate() {
+            for (i, (a, b)) in fast.iter().zip(&composed).enumerate() {
                 assert!(
                     (a - b).abs() <= 1e-5 * b.abs().max(1e-2),
-                    "{name} on {backend}: parameter value {i}: loops {a}, composed {b}"
+                    "{name} on {backend}: parameter value {i}: {path:?} {a}, composed {b}"
                 );
             }
         }

@@ -3,7 +3,9 @@
 //! crate's optimizers, each inside Burn's `ModuleOptimizer` stepping a module of explicit
 //! parameters, on the backend the cargo features choose (`tests/common`): f32 files in f32,
 //! f64 files in f64 (each tensor created with that dtype; a backend without f64 reports them
-//! as skipped).
+//! as skipped). Each case runs twice, on the tensor operations and on the backend's fast
+//! path (the CPU loops on Flex and ndarray, the kernels on WGPU and CUDA for f32), and every
+//! step must have taken the path its run names.
 //!
 //! The loading, the golden directory and its `CASES` list, and the comparison are the root
 //! suite's (`tests/golden_data`, shared with the Burn 0.21 replay): a listed file that is
@@ -208,14 +210,12 @@ fn replay(case: &Case, any: &AnyConfig, dtype: DType) -> Result<Worst, String> {
     Ok(worst)
 }
 
-/// The paths every case replays on, each with the path its steps must take: Burn's
-/// composed operations everywhere, and the CPU loops where the backend is Flex or ndarray
-/// (on WGPU and CUDA `Execution::Auto` runs the composed operations too, already replayed).
-fn paths() -> Vec<(Execution, StepPath)> {
+/// The paths a case in `dtype` replays on, each with the path its steps must take: Burn's
+/// composed operations, and the backend's fast path (the CPU loops on Flex and ndarray, the
+/// kernels on WGPU and CUDA, which take `f32` only).
+fn paths(dtype: DType) -> Vec<(Execution, StepPath)> {
     let mut paths = vec![(Execution::Composed, StepPath::Composed)];
-    if HAS_CPU_LOOPS {
-        paths.push((Execution::Auto, StepPath::CpuLoops));
-    }
+    paths.extend(fast_path(dtype));
     paths
 }
 
@@ -272,7 +272,7 @@ fn golden_trajectories() {
         let tol = if case.is_f64 { TOL_F64 } else { TOL_F32 };
         ran += 1;
         ran_cases.insert((case.name.clone(), name));
-        for (execution, path) in paths() {
+        for (execution, path) in paths(dtype) {
             if any.is_sgd() && path != StepPath::Composed {
                 // Burn's SGD (inside a Lookahead case) has no loops of ours: replayed once.
                 continue;
@@ -284,8 +284,8 @@ fn golden_trajectories() {
             let took = step_paths().since(before);
             let worst = match replayed.and_then(|worst| {
                 // Burn's SGD (a Lookahead case's inner optimizer) is not ours to count.
-                let wrong_path =
-                    took.on(path) == 0 || took.cpu_loops + took.composed != took.on(path);
+                let all = took.cpu_loops + took.composed + took.kernels;
+                let wrong_path = took.on(path) == 0 || all != took.on(path);
                 if !any.is_sgd() && wrong_path {
                     Err(format!("steps ran on {took:?}, not all on {path:?}"))
                 } else {
@@ -316,10 +316,11 @@ fn golden_trajectories() {
         );
     }
     println!(
-        "golden: {} files, {ran} replayed (each on {:?}), {passed} replays within tolerance, {} failures, \
-         {skipped_scout} Scout files skipped, {skipped_f64} f64 files skipped",
+        "golden: {} files, {ran} replayed (f32 each on {:?}, f64 on {:?}), {passed} replays within \
+         tolerance, {} failures, {skipped_scout} Scout files skipped, {skipped_f64} f64 files skipped",
         files.len(),
-        paths(),
+        paths(DType::F32),
+        paths(DType::F64),
         failures.len()
     );
     // Every case of the list but Scout's ran, in f32 and (where the device has it) in f64.

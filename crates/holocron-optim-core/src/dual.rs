@@ -200,14 +200,14 @@ macro_rules! dual {
         #[cube]
         impl<F: Float> $sname<F> {
             /// From the array form (fields in declaration order).
-            pub fn load(values: &Array<F>) -> Self {
+            pub fn load(values: &Lane<F>) -> Self {
                 $sname::<F> {
                     $($field: values[comptime!($crate::field_index!($all, $field))],)+
                 }
             }
 
             /// Element `i` of the first `count` lanes; the fields past `count` are zero.
-            pub fn load_lanes(lanes: &mut Sequence<Array<F>>, i: usize, #[comptime] count: usize) -> Self {
+            pub fn load_lanes(lanes: &mut Sequence<Lane<F>>, i: usize, #[comptime] count: usize) -> Self {
                 $sname::<F> {
                     $($field: {
                         let k = comptime!($crate::field_index!($all, $field));
@@ -221,7 +221,7 @@ macro_rules! dual {
             }
 
             /// Back into element `i` of the first `count` lanes.
-            pub fn store_lanes(self, lanes: &mut Sequence<Array<F>>, i: usize, #[comptime] count: usize) {
+            pub fn store_lanes(self, lanes: &mut Sequence<Lane<F>>, i: usize, #[comptime] count: usize) {
                 $({
                     let k = comptime!($crate::field_index!($all, $field));
                     if comptime!(k < count) {

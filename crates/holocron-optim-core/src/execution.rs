@@ -16,14 +16,15 @@ use serde::{Deserialize, Serialize};
 ///   on Burn 0.22, of Flex) in
 ///   place, in one or two multi-threaded passes (`f32` and `f64`);
 /// - the **kernels** are the rules' CubeCL kernels on WGPU and CUDA (`f32`), with or
-///   without Burn's operation fusion: in the crate for Burn 0.21 (`holocron-optim`) only,
-///   for now; on Burn 0.22 (`holocron-optim-burn022`) a GPU step runs the composed
-///   operations.
+///   without Burn's operation fusion (on Burn 0.22, `holocron-optim-burn022`, with fusion
+///   through that crate's `fusion` feature).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Execution {
     /// The fused path where this project's tests have run it: the CPU loops on ndarray and Flex,
-    /// the kernels on WGPU (in every CI run, on Mesa's software Vulkan) and on CUDA (on an
-    /// NVIDIA H200, with Burn 0.21; CI has no GPU, see `docs/backends.md`).
+    /// the kernels on WGPU (in every CI run, on Mesa's software Vulkan, both Burn versions)
+    /// and on CUDA with Burn 0.21 (on an NVIDIA H200; CI has no GPU, see
+    /// `docs/backends.md`). On Burn 0.22, CUDA takes the kernels only with [`Self::Fused`]
+    /// until they have run there.
     #[default]
     Auto,
     /// Burn's composed tensor operations, always.

@@ -43,6 +43,7 @@ mod error;
 pub mod execution;
 #[macro_use]
 pub mod hyper;
+pub mod passes;
 pub mod rule;
 pub mod rules;
 pub mod tensor;
@@ -55,14 +56,25 @@ pub use rule::Rule;
 
 /// Writes the CubeCL side of every rule in the module where it is expanded: a `prelude`
 /// of the comparisons the rule bodies use, the `CubeRule` trait, the `blocks` and `sums`
-/// modules, and one module per rule (`adabelief`, `adamp`, `adan`, `ademamix`, `lamb`
-/// (LAMB and RaLars's trust rule), `lars`, `tadam`) with its structs, phases and the
-/// `CubeRule` implementation for this crate's rule type. The expanding crate needs
-/// `cubecl` as a dependency, under that name, and a `cube_struct!` macro in scope that
-/// writes a struct of `Float` fields as its CubeCL derives it: CubeCL 0.10 (Burn 0.21)
-/// with `#[derive(CubeType, Clone, Copy)]`; CubeCL 0.11 (Burn 0.22) needs
-/// `#[cube(derive(Clone, Copy))]` as well, since its expanded values are moved rather than
-/// cloned, and the rule bodies use a struct more than once.
+/// modules, one module per rule (`adabelief`, `adamp`, `adan`, `ademamix`, `lamb` (LAMB and
+/// RaLars's trust rule), `lars`, `tadam`) with its structs, phases and the `CubeRule`
+/// implementation for this crate's rule type, and `passes`, the kernels a crate launches
+/// (the summing and update passes of any rule, the fold of partial sums, the wrappers'
+/// sync, Scout's coherence; their grid is in [`passes`]).
+///
+/// The kernels are written once for the CubeCL of both Burn versions; what differs between
+/// them the expanding crate says:
+/// - `cubecl` as a dependency, under that name;
+/// - `Lane<F>` in the expanding module: the type of a kernel's array of `F`, `Array<F>` in
+///   CubeCL 0.10 (Burn 0.21), `Box<[F]>` in CubeCL 0.11 (Burn 0.22), whose kernels take
+///   slices where CubeCL 0.10's took arrays;
+/// - `shared_lane::<F>(len)` in the expanding module, a `#[cube]` function giving a cube's
+///   shared memory of `len` `F`s (`SharedMemory::<F>::new` in CubeCL 0.10,
+///   `Shared::<[F]>::new_slice` in CubeCL 0.11);
+/// - a `cube_struct!` macro in scope that writes a struct of `Float` fields as its CubeCL
+///   derives it: `#[derive(CubeType, Clone, Copy)]`, and with CubeCL 0.11 also
+///   `#[cube(derive(Clone, Copy))]`, since it moves expanded values rather than cloning
+///   them, and the rule bodies use a struct more than once.
 ///
 /// ```text
 /// macro_rules! cube_struct {
@@ -72,6 +84,12 @@ pub use rule::Rule;
 ///     };
 /// }
 /// mod kernels {
+///     use cubecl::prelude::*;
+///     pub type Lane<F> = Array<F>;
+///     #[cube]
+///     pub fn shared_lane<F: Float>(#[comptime] len: usize) -> SharedMemory<F> {
+///         SharedMemory::<F>::new(len)
+///     }
 ///     holocron_optim_core::kernels!();
 /// }
 /// ```
@@ -82,8 +100,10 @@ pub use rule::Rule;
 #[macro_export]
 macro_rules! kernels {
     () => {
-        /// The comparisons of the rule bodies, as kernel functions.
+        /// The comparisons of the rule bodies, as kernel functions, and the expanding
+        /// crate's array type.
         pub mod prelude {
+            pub use super::Lane;
             use cubecl::prelude::*;
 
             /// `a < b`.
@@ -145,6 +165,14 @@ macro_rules! kernels {
         /// TAdam.
         pub mod tadam {
             $crate::__rule_tadam!(cube);
+        }
+        /// The kernels: one generic kernel per pass, instantiated for each rule through its
+        /// `CubeRule` implementation, plus the wrappers' sync and Scout's coherence
+        /// ([`passes`]($crate::passes) has their grid).
+        pub mod passes {
+            use super::Lane;
+            use super::shared_lane;
+            $crate::__kernel_passes!();
         }
     };
 }

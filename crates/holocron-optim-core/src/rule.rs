@@ -115,9 +115,9 @@ macro_rules! cube_rule_trait {
         pub trait CubeRule: 'static + Send + Sync {
             /// The summing pass at element `i`.
             fn sums<F: Float>(
-                c: &Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,
@@ -127,12 +127,12 @@ macro_rules! cube_rule_trait {
             /// the totals; unit 0 writes the carried scalar's next value to `next_carried`.
             #[allow(clippy::too_many_arguments)]
             fn update<F: Float>(
-                c: &Array<F>,
-                totals: &Array<F>,
-                carried: &Array<F>,
-                next_carried: &mut Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                totals: &Lane<F>,
+                carried: &Lane<F>,
+                next_carried: &mut Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,
@@ -212,9 +212,9 @@ macro_rules! element_rule {
         impl super::CubeRule for $rule {
             #[allow(unused_variables)]
             fn sums<F: Float>(
-                c: &Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,
@@ -226,12 +226,12 @@ macro_rules! element_rule {
 
             #[allow(clippy::too_many_arguments, unused_variables)]
             fn update<F: Float>(
-                c: &Array<F>,
-                totals: &Array<F>,
-                carried: &Array<F>,
-                next_carried: &mut Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                totals: &Lane<F>,
+                carried: &Lane<F>,
+                next_carried: &mut Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,
@@ -358,9 +358,9 @@ macro_rules! two_pass_rule {
         #[cube]
         impl super::CubeRule for $rule {
             fn sums<F: Float>(
-                c: &Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,
@@ -382,12 +382,12 @@ macro_rules! two_pass_rule {
 
             #[allow(clippy::too_many_arguments, unused_variables)]
             fn update<F: Float>(
-                c: &Array<F>,
-                totals: &Array<F>,
-                carried: &Array<F>,
-                next_carried: &mut Array<F>,
-                g: &Array<F>,
-                lanes: &mut Sequence<Array<F>>,
+                c: &Lane<F>,
+                totals: &Lane<F>,
+                carried: &Lane<F>,
+                next_carried: &mut Lane<F>,
+                g: &Lane<F>,
+                lanes: &mut Sequence<Lane<F>>,
                 i: usize,
                 #[comptime] count: usize,
                 #[comptime] flag: bool,

@@ -17,6 +17,17 @@ macro_rules! cube_struct {
 #[cfg(any(feature = "wgpu", feature = "cuda"))]
 #[allow(missing_docs, dead_code, clippy::too_many_arguments)]
 pub(crate) mod kernels {
+    use cubecl::prelude::*;
+
+    /// A kernel's array in CubeCL 0.10.
+    pub type Lane<F> = Array<F>;
+
+    /// A cube's shared memory of `len` elements in CubeCL 0.10.
+    #[cube]
+    pub fn shared_lane<F: Float>(#[comptime] len: usize) -> SharedMemory<F> {
+        SharedMemory::<F>::new(len)
+    }
+
     holocron_optim_core::kernels!();
 }
 #[cfg(any(feature = "wgpu", feature = "cuda"))]

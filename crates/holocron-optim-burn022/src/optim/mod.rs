@@ -184,7 +184,10 @@ pub(crate) fn clipping_threshold(
 ///
 /// On Burn's CPU backends (Flex and ndarray, `f32` and `f64`) a step runs the rule's fused
 /// CPU loops ([`holocron_optim_core::cpu`]) on the buffers of the parameter, its gradient and
-/// its state, in place. Elsewhere, or with [`Execution::Composed`](crate::Execution), it
+/// its state, in place; on Burn's CubeCL backend (`f32`; WGPU, and CUDA with
+/// [`Execution::Fused`](crate::Execution); with Burn's operation fusion through this crate's
+/// `fusion` feature) the rule's kernels, in place too. Elsewhere, or with
+/// [`Execution::Composed`](crate::Execution), it
 /// flattens the parameter and its gradient to one dimension, hands them with the state to
 /// [`OptimizerRule::step_tensors`] (every operation a tensor operation on the parameter's
 /// device, in its dtype), and gives the new parameter and state their shapes back. Neither
@@ -342,14 +345,11 @@ impl<R: OptimizerRule> Optimizer for RuleOptimizer<R> {
                 (time, Some(tensors))
             }
         };
-        let declined = if self.execution.loops() {
-            crate::fused::step(&self.rule, lr, time, tensor, grad, lanes)
-        } else {
-            Err(Box::new((tensor, grad, lanes)))
-        };
+        let declined =
+            crate::fused::step(&self.rule, self.execution, lr, time, tensor, grad, lanes);
         let (param, tensors) = match declined {
-            Ok(stepped) => {
-                count(StepPath::CpuLoops);
+            Ok((stepped, path)) => {
+                count(path);
                 stepped
             }
             Err(declined) => {

@@ -27,6 +27,22 @@ pub const BACKEND: &str = if cfg!(feature = "cuda") {
 /// Whether the backend's steps run on the CPU loops (Flex and ndarray).
 pub const HAS_CPU_LOOPS: bool = matches!(BACKEND.as_bytes(), b"flex" | b"ndarray");
 
+/// The fast path of the backend's device for tensors of `dtype`, and the execution that
+/// takes it: the CPU loops on Flex and ndarray (`f32` and `f64`) and the kernels (`f32`) on
+/// WGPU with `Execution::Auto`, on CUDA only with `Execution::Fused` (Auto keeps the
+/// composed operations there until a CUDA run of these tests, see `docs/burn-0.22.md`).
+pub fn fast_path(dtype: DType) -> Option<(Execution, StepPath)> {
+    if HAS_CPU_LOOPS {
+        Some((Execution::Auto, StepPath::CpuLoops))
+    } else if dtype != DType::F32 {
+        None
+    } else if BACKEND == "wgpu" {
+        Some((Execution::Auto, StepPath::Kernels))
+    } else {
+        Some((Execution::Fused, StepPath::Kernels))
+    }
+}
+
 /// The device of the backend the features choose (without autodiff): the first CUDA GPU
 /// with `cuda`, else WGPU's default adapter with `wgpu` (Mesa's lavapipe on a machine
 /// without a GPU), else Flex's CPU device with `flex`, else ndarray's. Named explicitly

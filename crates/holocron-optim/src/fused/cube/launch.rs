@@ -5,7 +5,8 @@ use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 use cubecl::server::Handle;
 
-use super::sums::{self, SUMS, UNITS, finish_sums_kernel};
+use crate::rule::kernels::passes::finish_sums_kernel;
+use holocron_optim_core::passes::{self as sums, SUMS, UNITS};
 
 /// A device buffer of `len` `f32`s, handed to kernels as an array of that length.
 pub(super) struct Buffer {

@@ -4,7 +4,9 @@
 //! - [`detect`]: which runtime a backend runs on;
 //! - [`bridge`] and [`fusion`]: Burn tensors to CubeCL buffers and back;
 //! - [`launch`]: buffers as kernel arguments, with their lengths checked;
-//! - [`kernels`] and [`sums`]: the kernels, generic over the rules of `crate::rule`.
+//! - the kernels are the core's (`holocron_optim_core::kernels!`, expanded in
+//!   `crate::rule::kernels` with CubeCL 0.10), generic over the rules; their grid is
+//!   [`holocron_optim_core::passes`].
 //!
 //! A rule without sums takes one launch per parameter tensor, the update pass; a summed
 //! rule three: a summing pass, one cube that folds its partial sums, and the update pass,
@@ -17,9 +19,7 @@
 mod bridge;
 mod detect;
 mod fusion;
-mod kernels;
 mod launch;
-mod sums;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Tensor};
@@ -30,12 +30,12 @@ use cubecl::prelude::*;
 
 use super::step::Launched;
 use crate::rule::FusedRule;
+use crate::rule::kernels::passes::*;
 use bridge::{give, take, writable};
 use detect::{Runtime, runtime};
 use holocron_optim_core::cpu::RuleStep;
-use kernels::*;
+use holocron_optim_core::passes::{SUMS, UNITS};
 use launch::{Buffer, Grid};
-use sums::{SUMS, UNITS};
 
 /// Whether `B` is a CubeCL backend this module can launch on, and the tensors are `f32`.
 pub(crate) fn supported<B: Backend, const D: usize>(

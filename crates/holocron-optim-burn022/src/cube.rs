@@ -67,12 +67,13 @@ mod kernels {
 use kernels::CubeRule;
 use kernels::passes::{copy_kernel, finish_sums_kernel, sums_kernel, update_kernel};
 
-/// Whether `t` is a tensor the kernels can take: `f32`, on a device of Burn's CubeCL backend
-/// without operation fusion (not autodiff: `ModuleOptimizer` steps the inner tensors), and
-/// one whose runtime `execution` allows.
+/// Whether `t` is a tensor the kernels can take: `f32`, not empty (no grid), on a device of
+/// Burn's CubeCL backend (not autodiff: `ModuleOptimizer` steps the inner tensors) whose
+/// runtime `execution` allows, in a build that can take its tensors apart ([`bridged`]).
 pub(crate) fn takes<const D: usize>(t: &Tensor<D>, execution: Execution) -> bool {
     let device = t.device();
-    if device.is_autodiff() || t.dtype() != DType::F32 || !bridged() {
+    let empty = t.shape().num_elements() == 0;
+    if empty || device.is_autodiff() || t.dtype() != DType::F32 || !bridged() {
         return false;
     }
     // Unreachable where the build has only CubeCL backends.

@@ -69,13 +69,16 @@ fn broadcast_len(a: usize, b: usize) -> usize {
 }
 
 /// `tensor` expanded to `n` elements (a view of its one element), or `tensor` itself when it
-/// has `n` already.
+/// has `n` already; with `n = 0` (an empty parameter), none of it, as Burn does not expand
+/// to a length of zero.
 fn expand<K>(tensor: Tensor<1, K>, n: usize) -> Tensor<1, K>
 where
     K: burn::tensor::kind::Basic,
 {
     if tensor.dims()[0] == n {
         tensor
+    } else if n == 0 {
+        tensor.slice(0..0)
     } else {
         tensor.expand([n])
     }

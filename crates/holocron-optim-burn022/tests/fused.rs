@@ -189,6 +189,24 @@ fn shared_buffers_are_copied_before_writing() {
     }
 }
 
+/// An empty parameter (no elements, so no grid for the kernels) still steps: on the
+/// tensor operations where the kernels would run, and keeps its shape.
+#[test]
+fn an_empty_parameter_steps() {
+    for (backend, device, path) in fast_devices() {
+        let optim = LambConfig::new().build();
+        let empty = || Tensor::<2>::zeros([0, 48], (&device, DType::F32));
+        let before = step_paths();
+        let (param, state) = optim.step(1e-2, empty(), empty(), None);
+        let (param, _) = optim.step(1e-2, param, empty(), state);
+        let took = step_paths().since(before);
+        if path == StepPath::Kernels {
+            assert_eq!(took.composed, 2, "{backend}: {took:?}");
+        }
+        assert_eq!(param.dims(), [0, 48], "{backend}");
+    }
+}
+
 /// The bits of a tensor's values, widened to f64.
 fn bits<const D: usize>(t: Tensor<D>) -> Vec<u64> {
     values(t).iter().map(|v| v.to_bits()).collect()

@@ -117,10 +117,10 @@ impl<E: Copy> Gather<'_, E> {
         let slots = &mut out.spare_capacity_mut()[..n];
         let end = start + n;
         let row_len = self.cols.0 * self.run;
-        // A swapped convolution weight's rows are its columns' neighbours in memory: reading
-        // whole rows a column at a time walks memory in order (each column's part of the
-        // range is one contiguous stretch), where reading row by row jumps a column's
-        // stride after every run, which the prefetchers do not follow across pages.
+        // In a swapped convolution weight's gradient, rows lie closer in memory than
+        // columns: reading whole rows a column at a time walks memory in order (each column's
+        // part of the range is one contiguous stretch), where reading row by row jumps a
+        // column's stride after every run, which the prefetchers do not follow across pages.
         let columns_first = row_len > 0 && self.cols.1.unsigned_abs() > self.rows.1.unsigned_abs();
         let (whole_from, whole_to) = if columns_first {
             (start.div_ceil(row_len) * row_len, end / row_len * row_len)

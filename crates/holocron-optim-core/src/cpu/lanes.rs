@@ -1,5 +1,6 @@
 //! The lanes of one step and their parallel passes.
 
+use super::parallel::run_jobs;
 use super::relayout::Gather;
 use crate::Real;
 
@@ -33,7 +34,8 @@ impl<E: Real> Lanes<'_, E> {
         self.param.is_empty()
     }
 
-    /// Runs `pass` on matching chunks of every lane, in parallel (rayon), and returns the sum of the `K` values the chunks return (the partial
+    /// Runs `pass` on matching chunks of every lane, in parallel (the calling thread and
+    /// rayon's), and returns the sum of the `K` values the chunks return (the partial
     /// sums of a norm or dot product; `K = 0` for a pass that only updates).
     pub fn pass<const K: usize>(
         &mut self,
@@ -95,7 +97,7 @@ impl<E: Real> Lanes<'_, E> {
                 (c * CHUNK, lanes)
             })
             .collect();
-        run_jobs(jobs, &|(start, lanes)| run(start, lanes))
+        in_chunk_order(&run_jobs(jobs, &|(start, lanes)| run(start, lanes)))
     }
 }
 
@@ -105,27 +107,24 @@ pub fn reduce_rows<E: Real, const K: usize>(
     rows: &[&[E]],
     sums: impl Fn(&[&[E]]) -> [f64; K] + Sync,
 ) -> [f64; K] {
-    use rayon::prelude::*;
     let n = rows.first().map_or(0, |r| r.len());
     for row in rows {
         assert_eq!(row.len(), n, "rows differ in size");
     }
-    let chunks = n.div_ceil(CHUNK);
-    let partials: Vec<[f64; K]> = (0..chunks)
-        .into_par_iter()
-        .map(|c| {
-            let range = c * CHUNK..(c * CHUNK + CHUNK).min(n);
-            let chunk: Vec<&[E]> = rows.iter().map(|r| &r[range.clone()]).collect();
-            sums(&chunk)
-        })
+    let ranges: Vec<_> = (0..n.div_ceil(CHUNK))
+        .map(|c| c * CHUNK..(c * CHUNK + CHUNK).min(n))
         .collect();
+    let partials = run_jobs(ranges, &|range| {
+        let chunk: Vec<&[E]> = rows.iter().map(|r| &r[range.clone()]).collect();
+        sums(&chunk)
+    });
     in_chunk_order(&partials)
 }
 
-/// The chunks' partial sums added in chunk order. Rayon's `reduce` adds them in the order
-/// its work splitting happens to take, which changes with the thread count and the
-/// scheduling: the totals, and a run resumed with another thread count, would differ in
-/// the last bits. Collected first, the partials keep their chunk's place.
+/// The chunks' partial sums added in chunk order. Added as the threads finish them, in
+/// the order the scheduling happens to take, the totals, and a run resumed with another
+/// thread count, would differ in the last bits. Collected first, the partials keep their
+/// chunk's place.
 fn in_chunk_order<const K: usize>(partials: &[[f64; K]]) -> [f64; K] {
     let mut total = [0.0; K];
     for partial in partials {
@@ -134,15 +133,6 @@ fn in_chunk_order<const K: usize>(partials: &[[f64; K]]) -> [f64; K] {
         }
     }
     total
-}
-
-fn run_jobs<J: Send, const K: usize>(
-    jobs: Vec<J>,
-    pass: &(impl Fn(J) -> [f64; K] + Sync),
-) -> [f64; K] {
-    use rayon::prelude::*;
-    let partials: Vec<[f64; K]> = jobs.into_par_iter().map(pass).collect();
-    in_chunk_order(&partials)
 }
 
 /// The `K` terms of some sums at each index, for [`sum_each`].

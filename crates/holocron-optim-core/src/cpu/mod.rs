@@ -3,16 +3,17 @@
 //! buffer per tensor operation, for every Burn version's crate.
 //!
 //! The rules' phases ([`Rule`](crate::Rule)'s methods on lanes) run chunk by chunk in
-//! parallel with rayon ([`Lanes::pass`]), each chunk's loop compiled for the widest
-//! instruction set the CPU has ([`isa`]), and whole-tensor sums added in chunk order, so
-//! that a step gives the same bits under any thread count. [`run_arrays`] and
-//! [`reduce_arrays`] run them on the `ndarray` arrays behind the tensors of Burn's ndarray
-//! backend (the same `ndarray` release in Burn 0.21 and 0.22); a Burn crate only takes its
-//! tensors apart into those arrays and puts them back.
+//! parallel, on the calling thread and rayon's ([`Lanes::pass`]), each chunk's loop
+//! compiled for the widest instruction set the CPU has ([`isa`]), and whole-tensor sums
+//! added in chunk order, so that a step gives the same bits under any thread count.
+//! [`run_arrays`] and [`reduce_arrays`] run them on the `ndarray` arrays behind the tensors
+//! of Burn's ndarray backend (the same `ndarray` release in Burn 0.21 and 0.22); a Burn crate
+//! only takes its tensors apart into those arrays and puts them back.
 
 pub mod isa;
 mod lanes;
 mod loops;
+mod parallel;
 mod relayout;
 
 pub use lanes::{CHUNK, Lanes, Terms, reduce_rows, sum_each};

@@ -120,7 +120,7 @@ impl<E: Copy> Gather<'_, E> {
         // In a swapped convolution weight's gradient, rows lie closer in memory than
         // columns: reading whole rows a column at a time walks memory in order (each column's
         // part of the range is one contiguous stretch), where reading row by row jumps a
-        // column's stride after every run, which the prefetchers do not follow across pages.
+        // column's stride after every run, a jump the hardware prefetchers do not follow.
         let columns_first = row_len > 0 && self.cols.1.unsigned_abs() > self.rows.1.unsigned_abs();
         let (whole_from, whole_to) = if columns_first {
             (start.div_ceil(row_len) * row_len, end / row_len * row_len)
@@ -229,9 +229,10 @@ impl<E: Copy> Gather<'_, E> {
     }
 
     /// Asks the CPU to fetch the `count` runs of one column whose first starts at offset
-    /// `first`: a column's runs lie a page or more from the previous column's, where the
-    /// hardware prefetchers stop, and the copy's stores fill the store buffer before the
-    /// out-of-order core reaches the next column's loads.
+    /// `first`: a column's runs lie a column's stride from the previous column's (2.3 KB for
+    /// a 64-channel 3 x 3 convolution, 18 KB for 512), a jump the hardware prefetchers do
+    /// not follow, and the copy's stores fill the store buffer before the out-of-order core
+    /// reaches the next column's loads.
     #[inline(always)]
     fn prefetch_column(&self, first: isize, count: usize) {
         let (_, row_stride) = self.rows;

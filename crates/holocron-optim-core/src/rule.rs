@@ -27,6 +27,13 @@ pub trait Rule: Send + Sync + 'static {
     const COEFFICIENTS: usize;
     /// Whether the update pass needs whole-tensor sums (a summing pass runs first).
     const SUMMED: bool;
+    /// How many of the four sums the summing pass fills (0 for an element-wise rule): the
+    /// CPU loops add up only these.
+    const SUMS: usize;
+    /// Whether the update pass reads the gradient: a rule whose summing pass already folded
+    /// it into the moments does not, and the CPU loops then pass zero for it rather than
+    /// read it again (for a gradient in another layout, a second strided read).
+    const UPDATE_READS_GRAD: bool;
     /// Whether the rule keeps a one-element lane after the others.
     const CARRIES: bool;
     /// The coefficients of one step, in an element type.
@@ -82,15 +89,21 @@ pub trait Rule: Send + Sync + 'static {
 }
 
 /// The items of `impl Rule` that every rule has: lanes, coefficients `$c` (a struct of the
-/// `dual!` module) and their casts; `summed` and `carries` as the rule declares.
+/// `dual!` module) and their casts; `sums` (how many of the four sums the rule fills) and
+/// `carries` as the rule declares.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! rule_items {
-    ($c:ident, $lanes:expr, $optional:expr, summed: $summed:expr, carries: $carries:expr) => {
+    (
+        $c:ident, $lanes:expr, $optional:expr,
+        sums: $sums:expr, carries: $carries:expr, update_reads_grad: $reads:expr
+    ) => {
         const LANES: usize = $lanes;
         const OPTIONAL_LANES: usize = $optional;
         const COEFFICIENTS: usize = $c::<f64>::FIELDS;
-        const SUMMED: bool = $summed;
+        const SUMMED: bool = $sums > 0;
+        const SUMS: usize = $sums;
+        const UPDATE_READS_GRAD: bool = $reads;
         const CARRIES: bool = $carries;
         type Coefficients<F: $crate::Arith> = $c<F>;
 
@@ -156,7 +169,10 @@ macro_rules! element_rule {
         optional_lanes: $optional:expr $(,)?
     }) => {
         impl $crate::Rule for $rule {
-            $crate::rule_items!($c, $lanes, $optional, summed: false, carries: false);
+            $crate::rule_items!(
+                $c, $lanes, $optional,
+                sums: 0, carries: false, update_reads_grad: true
+            );
             type Scalars<F: $crate::Arith> = ();
 
             fn sums<E: $crate::Real>(
@@ -250,7 +266,8 @@ macro_rules! element_rule {
 /// -> x` (optional), `terms(c, g, x) flags(flag) -> t`, `scalars(c, t, carried) -> s` and
 /// `update(c, s, g, x) flags(flag) -> x`; `carries` names the field of `s` with the carried
 /// scalar's next value; `update_stores` is the number of lanes the update pass writes back
-/// (all by default; 1 when it changes only the parameter).
+/// (all by default; 1 when it changes only the parameter); `update_reads_grad: false` says
+/// that `update` ignores its `g` (the kernels read it all the same).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! two_pass_rule {
@@ -266,13 +283,15 @@ macro_rules! two_pass_rule {
         lanes: $lanes:expr,
         optional_lanes: $optional:expr
         $(, carries: $carried:ident)?
-        $(, update_stores: $stores:expr)? $(,)?
+        $(, update_stores: $stores:expr)?
+        $(, update_reads_grad: $reads:expr)? $(,)?
     }) => {
         impl $crate::Rule for $rule {
             $crate::rule_items!(
                 $c, $lanes, $optional,
-                summed: true,
-                carries: <[&str]>::len(&[$(stringify!($carried))?]) == 1
+                sums: $t::<f64>::FIELDS,
+                carries: <[&str]>::len(&[$(stringify!($carried))?]) == 1,
+                update_reads_grad: true $(&& $reads)?
             );
             type Scalars<F: $crate::Arith> = $s<F>;
 
@@ -353,7 +372,8 @@ macro_rules! two_pass_rule {
         lanes: $lanes:expr,
         optional_lanes: $optional:expr
         $(, carries: $carried:ident)?
-        $(, update_stores: $stores:expr)? $(,)?
+        $(, update_stores: $stores:expr)?
+        $(, update_reads_grad: $reads:expr)? $(,)?
     }) => {
         #[cube]
         impl super::CubeRule for $rule {

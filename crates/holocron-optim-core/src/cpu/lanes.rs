@@ -142,55 +142,65 @@ fn in_chunk_order<const K: usize>(partials: &[[f64; K]]) -> [f64; K] {
 /// (`super::isa`), and each copy must have the terms inlined, or it makes one call per
 /// element.
 pub trait Terms<E, const K: usize> {
+    /// How many of the `K` terms are summed: a rule with fewer sums than `K` leaves the
+    /// others zero, and adding up those zeros costs as much as adding up the terms.
+    const USED: usize = K;
     /// The terms at index `i`.
     fn at(&mut self, i: usize) -> [E; K];
 }
 
-/// Sums the `K` values `terms.at(i)` returns for `i` in `0..n`, calling it once per index
-/// in order.
+/// Sums the first [`Terms::USED`] values `terms.at(i)` returns for `i` in `0..n` (the
+/// others are returned as zero), calling it once per index in order.
 ///
 /// One running sum would be a chain of dependent additions, which the compiler may not
 /// reorder, and that chain would keep the whole loop (moment updates included) scalar. So
 /// the values of a block of indices go to a small scratch array first, in a loop free of
-/// reductions that vectorizes, and each block is then summed in `f64` with independent
-/// partial sums. The scratch (`K` × 256 elements, on the stack) is the only memory this
-/// adds. The terms stay in the element type, which keeps the first loop as wide as the
-/// element-wise ones; only their sum is widened.
+/// reductions that vectorizes, and each block is then added in `f64` to 32 independent
+/// running sums, added together once at the end: with eight (one vector), each addition
+/// waited on the one before, and LARS's summing pass on BERT's tensors took as long as its
+/// update pass, which moves 2.5 times the bytes. The scratch (`K` × 256 elements, on the
+/// stack) is the only memory this adds. The terms stay in the element type, which keeps the
+/// first loop as wide as the element-wise ones; only their sum is widened.
 #[inline(always)]
-pub fn sum_each<E: Real, const K: usize>(n: usize, terms: &mut impl Terms<E, K>) -> [f64; K] {
+pub fn sum_each<E: Real, const K: usize, T: Terms<E, K>>(n: usize, terms: &mut T) -> [f64; K] {
     const BLOCK: usize = 256;
+    let used = T::USED.min(K);
     let mut scratch = [[E::of(0.0); BLOCK]; K];
-    let mut total = [0.0f64; K];
+    let mut partials = [[0.0f64; PARTIALS]; K];
     let mut start = 0;
     while start < n {
         let len = BLOCK.min(n - start);
         for j in 0..len {
             let values = terms.at(start + j);
-            for (lane, value) in scratch.iter_mut().zip(values) {
+            for (lane, value) in scratch.iter_mut().zip(values).take(used) {
                 lane[j] = value;
             }
         }
-        for (sum, lane) in total.iter_mut().zip(&scratch) {
-            *sum += sum_block(&lane[..len]);
+        for (partial, lane) in partials.iter_mut().zip(&scratch).take(used) {
+            add_block(partial, &lane[..len]);
         }
         start += len;
     }
-    total
+    partials.map(|partial| partial.iter().sum())
 }
 
-/// The `f64` sum of a short slice, as eight interleaved partial sums.
+/// The running sums of [`sum_each`]: four vectors of eight `f64`, enough to keep the adds
+/// of a core with two adders and a four-cycle latency busy.
+const PARTIALS: usize = 32;
+
+/// Adds `values` to the running sums, value `j` to sum `j % PARTIALS`.
 #[inline(always)]
-fn sum_block<E: Real>(values: &[E]) -> f64 {
-    const WIDTH: usize = 8;
-    let mut partial = [0.0f64; WIDTH];
-    let chunks = values.chunks_exact(WIDTH);
-    let rest: f64 = chunks.remainder().iter().map(|v| v.wide()).sum();
+fn add_block<E: Real>(partial: &mut [f64; PARTIALS], values: &[E]) {
+    let chunks = values.chunks_exact(PARTIALS);
+    let rest = chunks.remainder();
     for chunk in chunks {
         for (sum, value) in partial.iter_mut().zip(chunk) {
             *sum += value.wide();
         }
     }
-    partial.iter().sum::<f64>() + rest
+    for (sum, value) in partial.iter_mut().zip(rest) {
+        *sum += value.wide();
+    }
 }
 
 #[cfg(test)]

@@ -78,15 +78,18 @@ impl<R: Rule> Kernel for RuleStep<R> {
             lane[0] = E::of(R::next_carried(scalars));
         }
         let s = R::cast_scalars::<E>(scalars);
+        if !R::UPDATE_READS_GRAD {
+            lanes.grad = &[];
+            lanes.gather = None;
+        }
         lanes.pass(
             |Lanes {
                  param, grad, state, ..
              }| {
-                let n = param.len();
                 isa::run(Update::<R, E, FLAG> {
                     c,
                     s,
-                    grad: &grad[..n],
+                    grad,
                     rows: rows(param, state, count),
                 });
                 []
@@ -112,6 +115,8 @@ impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Sums<'_, R, E, FLAG> {
 }
 
 impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG> {
+    const USED: usize = R::SUMS;
+
     #[inline(always)]
     fn at(&mut self, i: usize) -> [E; 4] {
         // A constant of this instance, so that the lane tests fold away.
@@ -124,6 +129,7 @@ impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG> {
 struct Update<'a, R: Rule, E: Real, const FLAG: bool> {
     c: R::Coefficients<E>,
     s: R::Scalars<E>,
+    /// The gradient; empty where the rule's update does not read it.
     grad: &'a [E],
     rows: [&'a mut [E]; MAX_LANES],
 }
@@ -140,8 +146,15 @@ impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Update<'_, R, E, FLAG> {
             mut rows,
         } = self;
         let count = R::lanes(FLAG);
-        for (i, &g) in grad.iter().enumerate() {
-            R::update(c, s, g, &mut rows, i, count, FLAG);
+        let n = rows[0].len();
+        if R::UPDATE_READS_GRAD {
+            for (i, &g) in grad[..n].iter().enumerate() {
+                R::update(c, s, g, &mut rows, i, count, FLAG);
+            }
+        } else {
+            for i in 0..n {
+                R::update(c, s, E::of(0.0), &mut rows, i, count, FLAG);
+            }
         }
     }
 }

@@ -111,7 +111,7 @@ macro_rules! __rule_adamp {
             $crate::rules::adamp::AdamPRule {
                 coefficients: Coefficients, cells: Cells, terms: Dots, scalars: Projection,
                 advance: advance, terms_of: dots, scalars_of: projection, update: update, lanes: 3,
-                optional_lanes: 1, update_stores: 1,
+                optional_lanes: 1, update_stores: 1, update_reads_grad: false,
             }
         }
     };

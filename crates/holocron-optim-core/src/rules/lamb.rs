@@ -182,7 +182,7 @@ macro_rules! __rule_trust {
             $crate::rules::lamb::TrustRule {
                 coefficients: Coefficients, cells: Cells, terms: Norms, scalars: Scalars,
                 advance: advance, terms_of: norms, scalars_of: scalars, update: update, lanes: 3,
-                optional_lanes: 1, update_stores: 1,
+                optional_lanes: 1, update_stores: 1, update_reads_grad: false,
             }
         }
     };

@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench --bench train_step                          # both models, every optimizer
 //! cargo bench --bench train_step -- --models resnet --only lamb,burn-adam
+//! BENCH_CONTIGUOUS_GRADIENTS=1 cargo bench --bench train_step -- --models resnet
 //! ```
 //!
 //! Two models users train:
@@ -26,6 +27,10 @@
 //! then the mean of 12 timed steps (two sync periods of the wrappers' default 6), each
 //! step followed by a read of one parameter value so that asynchronous backends have
 //! finished. Figures are ns per parameter per step; compare ratios within one run.
+//!
+//! With `BENCH_CONTIGUOUS_GRADIENTS` set, each gradient is copied into row-major order
+//! before the (timed) step: a diagnosis of what Burn's swapped convolution-weight gradients
+//! cost the step, not a figure of training.
 
 mod common;
 
@@ -190,9 +195,13 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
     let numel = model.num_params();
     eprintln!("{} parameters in {} tensors", numel, tensor_count(&model));
     let (mut steps, mut frees) = (vec![], vec![]);
+    let contiguous = std::env::var_os("BENCH_CONTIGUOUS_GRADIENTS").is_some();
     for step in 0..WARM_UP + TIMED {
         let loss = model.loss(&device);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+        if contiguous {
+            make_contiguous(&model, &mut grads);
+        }
         // Handles to the gradients, so that their buffers outlive the step and are freed
         // after it, timed apart: PyTorch frees its gradients in `zero_grad`, outside its
         // timed step, while Burn's adaptor drops each one inside the step.
@@ -221,6 +230,24 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64 * 1e9 / numel as f64;
     println!("{:.3} {:.3} {numel}", mean(&steps), mean(&frees));
+}
+
+/// Every gradient in `grads` copied into a fresh buffer in row-major order, untimed: Burn's
+/// ndarray backward gives each convolution weight's gradient as a view with its first two
+/// axes swapped, and this shows what a step costs without that layout (a diagnosis, not
+/// what training runs).
+fn make_contiguous<M: Module<B>>(model: &M, grads: &mut GradientsParams) {
+    struct Copy<'a>(&'a mut GradientsParams);
+    impl burn::module::ModuleVisitor<B> for Copy<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            if let Some(grad) = self.0.remove::<Inner, D>(param.id) {
+                let device = grad.device();
+                let copy = Tensor::<Inner, D>::from_data(grad.into_data(), &device);
+                self.0.register::<Inner, D>(param.id, copy);
+            }
+        }
+    }
+    model.visit(&mut Copy(grads));
 }
 
 /// A handle to every parameter's gradient in `grads`.

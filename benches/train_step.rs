@@ -237,8 +237,8 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
 /// axes swapped, and this shows what a step costs without that layout (a diagnosis, not
 /// what training runs).
 fn make_contiguous<M: Module<B>>(model: &M, grads: &mut GradientsParams) {
-    struct Copy<'a>(&'a mut GradientsParams);
-    impl burn::module::ModuleVisitor<B> for Copy<'_> {
+    struct RowMajor<'a>(&'a mut GradientsParams);
+    impl burn::module::ModuleVisitor<B> for RowMajor<'_> {
         fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
             if let Some(grad) = self.0.remove::<Inner, D>(param.id) {
                 let device = grad.device();
@@ -247,7 +247,7 @@ fn make_contiguous<M: Module<B>>(model: &M, grads: &mut GradientsParams) {
             }
         }
     }
-    model.visit(&mut Copy(grads));
+    model.visit(&mut RowMajor(grads));
 }
 
 /// A handle to every parameter's gradient in `grads`.

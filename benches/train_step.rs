@@ -7,6 +7,7 @@
 //! cargo bench --bench train_step                          # both models, every optimizer
 //! cargo bench --bench train_step -- --models resnet --only lamb,burn-adam
 //! BENCH_CONTIGUOUS_GRADIENTS=1 cargo bench --bench train_step -- --models resnet
+//! BENCH_COLD_CACHE=1 cargo bench --bench train_step -- --models resnet
 //! ```
 //!
 //! Two models users train:
@@ -18,8 +19,8 @@
 //! - `resnet`: a ResNet-18 for 32 x 32 images (3 x 3 stem, four stages of two basic blocks,
 //!   64 to 512 channels, 1 x 1 projections, batch norm after every convolution, a
 //!   512 x 10 head): 62 tensors, 11,173,962 parameters, of which 9,600 are in 40 batch-norm
-//!   vectors, so many small tensors. Input: two random images, mean squared error to a
-//!   random target.
+//!   vectors, so many small tensors. Input: one random 16 x 16 image, mean squared error
+//!   to a random target.
 //!
 //! The gradients are the backward pass's own (fresh buffers each step, as in training), and
 //! the model's parameters come out of the forward pass, so this is what `Learner` steps.
@@ -31,6 +32,14 @@
 //! With `BENCH_CONTIGUOUS_GRADIENTS` set, each gradient is copied into row-major order
 //! before the (timed) step: a diagnosis of what Burn's swapped convolution-weight gradients
 //! cost the step, not a figure of training.
+//!
+//! With `BENCH_COLD_CACHE` set, a 1 GiB buffer is written twice before each timed step, so
+//! that the step finds little of its parameters, gradients or state in the last-level cache
+//! (`tools/bench/torch_train_step.py` does the same for PyTorch). ResNet-18's step touches
+//! about 180 MB, less than some server CPUs' L3: how much of it is still cached after the
+//! forward and backward passes depends on how much memory those passes touch, a property
+//! of the backend's convolutions, not of the optimizer. Cold, both sides read mostly from
+//! memory (a diagnosis, not a figure of training).
 
 mod common;
 
@@ -196,6 +205,7 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
     eprintln!("{} parameters in {} tensors", numel, tensor_count(&model));
     let (mut steps, mut frees) = (vec![], vec![]);
     let contiguous = std::env::var_os("BENCH_CONTIGUOUS_GRADIENTS").is_some();
+    let mut eviction = std::env::var_os("BENCH_COLD_CACHE").map(|_| vec![0f32; EVICTION_FLOATS]);
     for step in 0..WARM_UP + TIMED {
         let loss = model.loss(&device);
         let mut grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -206,6 +216,9 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
         // after it, timed apart: PyTorch frees its gradients in `zero_grad`, outside its
         // timed step, while Burn's adaptor drops each one inside the step.
         let kept = kept_gradients(&model, &grads);
+        if let Some(buffer) = eviction.as_mut() {
+            evict_caches(buffer);
+        }
         let paths = step_paths();
         let start = Instant::now();
         model = optim.step(1e-4, model, grads);
@@ -248,6 +261,19 @@ fn make_contiguous<M: Module<B>>(model: &M, grads: &mut GradientsParams) {
         }
     }
     model.visit(&mut RowMajor(grads));
+}
+
+/// The length of `BENCH_COLD_CACHE`'s buffer: 1 GiB of `f32`, over three times the largest
+/// L3 of the machines the figures come from (300 MiB).
+const EVICTION_FLOATS: usize = 1 << 28;
+
+/// Writes all of `buffer` twice: a last-level cache that keeps lines read more than once
+/// survives a single streaming pass in part.
+fn evict_caches(buffer: &mut [f32]) {
+    for _ in 0..2 {
+        buffer.iter_mut().for_each(|x| *x += 1.0);
+        std::hint::black_box(&mut *buffer);
+    }
 }
 
 /// A handle to every parameter's gradient in `grads`.

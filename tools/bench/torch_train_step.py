@@ -15,7 +15,12 @@ Usage: PYTHON tools/bench/torch_train_step.py [MODELS] [KEYS]
 As in the Rust benchmark: forward, backward, then only `opt.step()` timed; 6 warm-up steps,
 then the mean of 12; 2 threads. Prints one line per model and optimizer: key, ms/step,
 ns/param.
+
+With BENCH_COLD_CACHE set (any value), as in the Rust benchmark, a 1 GiB buffer is written
+twice before each timed step, so that the step finds little of the model in the last-level
+cache (a diagnosis).
 """
+import os
 import sys
 import time
 
@@ -80,9 +85,14 @@ def bench(model_name, key, build, make_opt):
     n = sum(p.numel() for p in params)
     opt = make_opt(params)
     times = []
+    # 1 GiB of float32, written twice: see BENCH_COLD_CACHE above.
+    eviction = torch.zeros(1 << 28) if os.environ.get("BENCH_COLD_CACHE") else None
     for step in range(6 + 12):
         opt.zero_grad(set_to_none=True)
         loss().backward()
+        if eviction is not None:
+            eviction.add_(1.0)
+            eviction.add_(1.0)
         start = time.perf_counter()
         opt.step()
         if step >= 6:

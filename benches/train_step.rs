@@ -40,6 +40,13 @@
 //! forward and backward passes depends on how much memory those passes touch, a property
 //! of the backend's convolutions, not of the optimizer. Cold, both sides read mostly from
 //! memory (a diagnosis, not a figure of training).
+//!
+//! The adaptor drops each gradient inside the step, where PyTorch frees its gradients in
+//! `zero_grad`, outside its timed step. So on ndarray this program's allocator puts aside
+//! the gradients' buffers that the step frees and frees them after the timer stops, timed
+//! apart ("freeing the gradients"). Until 2026-12-06 the program kept a handle to each
+//! gradient instead, which left every gradient shared with it: the step then could not
+//! write over a gradient it was done with, as it does in a training loop.
 
 mod common;
 
@@ -212,27 +219,33 @@ fn measure<M: Workload, O: Optimizer<M, B>>(mut optim: O) {
         if contiguous {
             make_contiguous(&model, &mut grads);
         }
-        // Handles to the gradients, so that their buffers outlive the step and are freed
-        // after it, timed apart: PyTorch frees its gradients in `zero_grad`, outside its
-        // timed step, while Burn's adaptor drops each one inside the step.
-        let kept = kept_gradients(&model, &grads);
+        // The gradients' buffers are freed after the step, timed apart: PyTorch frees its
+        // gradients in `zero_grad`, outside its timed step, while Burn's adaptor drops each
+        // one inside the step. A gradient whose buffer this cannot find (on another
+        // backend) is kept alive by a handle instead.
+        let kept = deferred_frees::watch_gradients(&model, &grads);
         if let Some(buffer) = eviction.as_mut() {
             evict_caches(buffer);
         }
         let paths = step_paths();
+        deferred_frees::arm();
         let start = Instant::now();
         model = optim.step(1e-4, model, grads);
         wait_for(&model);
         let stepped = start.elapsed().as_secs_f64();
         let start = Instant::now();
+        let deferred = deferred_frees::disarm_and_free();
+        let handles = kept.len();
         drop(kept);
         let freed = start.elapsed().as_secs_f64();
         if std::env::var_os("BENCH_STEPS").is_some() {
             let ns = |s: f64| s * 1e9 / numel as f64;
             eprintln!(
-                "step {step}: {:.3} ns/param, freeing the gradients {:.3}, {:?}",
+                "step {step}: {:.3} ns/param, freeing the gradients {:.3} ({deferred} buffers \
+                 put aside in the step, {} kept by a handle), {:?}",
                 ns(stepped),
                 ns(freed),
+                handles,
                 step_paths().since(paths)
             );
         }
@@ -276,19 +289,131 @@ fn evict_caches(buffer: &mut [f32]) {
     }
 }
 
-/// A handle to every parameter's gradient in `grads`.
-fn kept_gradients<M: Module<B>>(model: &M, grads: &GradientsParams) -> Vec<Box<dyn std::any::Any>> {
-    struct Keep<'a>(&'a GradientsParams, Vec<Box<dyn std::any::Any>>);
-    impl burn::module::ModuleVisitor<B> for Keep<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
-            if let Some(grad) = self.0.get::<Inner, D>(param.id) {
-                self.1.push(Box::new(grad));
+/// This program's allocator: the system's, except that between [`deferred_frees::arm`] and
+/// [`deferred_frees::disarm_and_free`] a watched buffer (a gradient of the step) is put
+/// aside when freed, and freed at the end.
+#[global_allocator]
+static ALLOCATOR: deferred_frees::DeferredFrees = deferred_frees::DeferredFrees;
+
+mod deferred_frees {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::any::Any;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use burn::backend::ndarray::NdArrayTensor;
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::optim::GradientsParams;
+    use burn::tensor::Tensor;
+
+    use super::{B, Inner};
+
+    /// Watched buffers and put-aside frees at most: more than BERT's 192 gradients.
+    const SLOTS: usize = 1024;
+
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    static WATCHED: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+    static WATCHED_LEN: AtomicUsize = AtomicUsize::new(0);
+    /// Each put-aside buffer: address, size and alignment.
+    static DEFERRED: [[AtomicUsize; 3]; SLOTS] =
+        [const { [const { AtomicUsize::new(0) }; 3] }; SLOTS];
+    static DEFERRED_LEN: AtomicUsize = AtomicUsize::new(0);
+
+    pub struct DeferredFrees;
+
+    fn watched(ptr: *mut u8) -> bool {
+        let len = WATCHED_LEN.load(Ordering::Acquire).min(SLOTS);
+        WATCHED[..len]
+            .iter()
+            .any(|w| w.load(Ordering::Relaxed) == ptr as usize)
+    }
+
+    // SAFETY: every call goes to the system allocator with the caller's arguments; a buffer
+    // put aside is handed to it later, with its layout, exactly once.
+    unsafe impl GlobalAlloc for DeferredFrees {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            unsafe { System.alloc_zeroed(layout) }
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ARMED.load(Ordering::Acquire) && watched(ptr) {
+                let k = DEFERRED_LEN.fetch_add(1, Ordering::AcqRel);
+                if k < SLOTS {
+                    let slot = &DEFERRED[k];
+                    slot[0].store(ptr as usize, Ordering::Relaxed);
+                    slot[1].store(layout.size(), Ordering::Relaxed);
+                    slot[2].store(layout.align(), Ordering::Release);
+                    return;
+                }
             }
+            unsafe { System.dealloc(ptr, layout) }
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            unsafe { System.realloc(ptr, layout, new_size) }
         }
     }
-    let mut keep = Keep(grads, vec![]);
-    model.visit(&mut keep);
-    keep.1
+
+    /// From now on, a watched buffer that is freed is put aside.
+    pub fn arm() {
+        DEFERRED_LEN.store(0, Ordering::Release);
+        ARMED.store(true, Ordering::Release);
+    }
+
+    /// Stops putting buffers aside, frees those put aside, forgets the watched ones, and
+    /// returns how many were put aside.
+    pub fn disarm_and_free() -> usize {
+        ARMED.store(false, Ordering::Release);
+        let count = DEFERRED_LEN.swap(0, Ordering::AcqRel).min(SLOTS);
+        for slot in &DEFERRED[..count] {
+            let align = slot[2].load(Ordering::Acquire);
+            let ptr = slot[0].load(Ordering::Relaxed) as *mut u8;
+            let size = slot[1].load(Ordering::Relaxed);
+            let layout =
+                Layout::from_size_align(size, align).expect("the layout it was freed with");
+            // SAFETY: `dealloc` put this buffer aside with this layout and did not free it.
+            unsafe { System.dealloc(ptr, layout) };
+        }
+        WATCHED_LEN.store(0, Ordering::Release);
+        count
+    }
+
+    /// Watches the buffer of every gradient in `grads` on ndarray (the address of its first
+    /// element, where the buffer of a gradient that owns one starts), and returns a handle
+    /// to each gradient it cannot watch, to be dropped after the step.
+    pub fn watch_gradients<M: Module<B>>(model: &M, grads: &GradientsParams) -> Vec<Box<dyn Any>> {
+        struct Watch<'a>(&'a GradientsParams, Vec<Box<dyn Any>>);
+        impl ModuleVisitor<B> for Watch<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                let Some(grad) = self.0.get::<Inner, D>(param.id) else {
+                    return;
+                };
+                let mut slot = Some(grad.clone().into_primitive().tensor());
+                let address = (&mut slot as &mut dyn Any)
+                    .downcast_mut::<Option<NdArrayTensor>>()
+                    .and_then(Option::take)
+                    .and_then(|t| match t {
+                        NdArrayTensor::F32(s) => Some(s.view().as_ptr() as usize),
+                        NdArrayTensor::F64(s) => Some(s.view().as_ptr() as usize),
+                        _ => None,
+                    });
+                let k = WATCHED_LEN.load(Ordering::Acquire);
+                match address {
+                    Some(address) if k < SLOTS => {
+                        WATCHED[k].store(address, Ordering::Relaxed);
+                        WATCHED_LEN.store(k + 1, Ordering::Release);
+                    }
+                    _ => self.1.push(Box::new(grad)),
+                }
+            }
+        }
+        let mut watch = Watch(grads, vec![]);
+        model.visit(&mut watch);
+        watch.1
+    }
 }
 
 fn tensor_count<M: Module<B>>(model: &M) -> usize {

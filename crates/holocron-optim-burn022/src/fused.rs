@@ -227,9 +227,9 @@ mod ndarray {
         lanes: Vec<Tensor<D>>,
     ) -> (Tensor<D>, Vec<Tensor<D>>) {
         let mut param = array::<E, D>(param);
-        let grad = array::<E, D>(grad);
+        let mut grad = array::<E, D>(grad);
         let mut state: Vec<SharedArray<E>> = lanes.into_iter().map(array::<E, D>).collect();
-        cpu::run_arrays(kernel, &mut param, Some(&grad), &mut state);
+        cpu::run_arrays(kernel, &mut param, Some(&mut grad), &mut state);
         // The gradient's buffer goes before the parameter's comes back: nothing else holds it.
         drop(grad);
         (
@@ -298,6 +298,7 @@ mod flex {
             param: E::slice_mut(&mut param),
             grad: E::slice(&grad),
             gather: None,
+            writable_grad: None,
             state: state.iter_mut().map(E::slice_mut).collect(),
         });
         // The gradient's buffer goes before the parameter's comes back: nothing else holds it.

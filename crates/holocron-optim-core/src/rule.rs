@@ -36,6 +36,12 @@ pub trait Rule: Send + Sync + 'static {
     const UPDATE_READS_GRAD: bool;
     /// Whether the rule keeps a one-element lane after the others.
     const CARRIES: bool;
+    /// Whether the update pass takes, in place of the gradient, a value per element that
+    /// the summing pass has already computed (LAMB's direction `u`): a summing pass that
+    /// may write over the gradient leaves it there ([`Self::sums_stashing`]) and the update
+    /// pass reads it back ([`Self::update_stashed`]), instead of computing it again with its
+    /// square root and division; elsewhere [`Self::update`] computes it itself.
+    const STASHES: bool;
     /// The coefficients of one step, in an element type.
     type Coefficients<F: Arith>: Copy + Send + Sync;
     /// What the update pass needs of the totals.
@@ -54,6 +60,16 @@ pub trait Rule: Send + Sync + 'static {
     fn sums<E: Real>(
         c: Self::Coefficients<E>,
         g: E,
+        lanes: &mut [&mut [E]],
+        i: usize,
+        count: usize,
+        flag: bool,
+    ) -> [E; 4];
+    /// [`Self::sums`] that also writes the stashed value over the gradient `g` (a rule that
+    /// [`Self::STASHES`]).
+    fn sums_stashing<E: Real>(
+        c: Self::Coefficients<E>,
+        g: &mut E,
         lanes: &mut [&mut [E]],
         i: usize,
         count: usize,
@@ -78,6 +94,17 @@ pub trait Rule: Send + Sync + 'static {
         count: usize,
         flag: bool,
     );
+    /// The update pass at element `i` from the value [`Self::sums_stashing`] left (a rule
+    /// that [`Self::STASHES`]); for a summed rule that stashes nothing, [`Self::update`].
+    fn update_stashed<E: Real>(
+        c: Self::Coefficients<E>,
+        s: Self::Scalars<E>,
+        stashed: E,
+        lanes: &mut [&mut [E]],
+        i: usize,
+        count: usize,
+        flag: bool,
+    );
     /// The update pass on all cells at once.
     fn update_of<A: Arith>(
         c: Self::Coefficients<A>,
@@ -89,14 +116,15 @@ pub trait Rule: Send + Sync + 'static {
 }
 
 /// The items of `impl Rule` that every rule has: lanes, coefficients `$c` (a struct of the
-/// `dual!` module) and their casts; `sums` (how many of the four sums the rule fills) and
-/// `carries` as the rule declares.
+/// `dual!` module) and their casts; `sums` (how many of the four sums the rule fills),
+/// `carries` and `stashes` as the rule declares.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! rule_items {
     (
         $c:ident, $lanes:expr, $optional:expr,
-        sums: $sums:expr, carries: $carries:expr, update_reads_grad: $reads:expr
+        sums: $sums:expr, carries: $carries:expr, update_reads_grad: $reads:expr,
+        stashes: $stashes:expr
     ) => {
         const LANES: usize = $lanes;
         const OPTIONAL_LANES: usize = $optional;
@@ -105,6 +133,7 @@ macro_rules! rule_items {
         const SUMS: usize = $sums;
         const UPDATE_READS_GRAD: bool = $reads;
         const CARRIES: bool = $carries;
+        const STASHES: bool = $stashes;
         type Coefficients<F: $crate::Arith> = $c<F>;
 
         fn cast<E: $crate::Arith>(c: $c<f64>) -> $c<E> {
@@ -171,9 +200,32 @@ macro_rules! element_rule {
         impl $crate::Rule for $rule {
             $crate::rule_items!(
                 $c, $lanes, $optional,
-                sums: 0, carries: false, update_reads_grad: true
+                sums: 0, carries: false, update_reads_grad: true, stashes: false
             );
             type Scalars<F: $crate::Arith> = ();
+
+            fn sums_stashing<E: $crate::Real>(
+                _: $c<E>,
+                _: &mut E,
+                _: &mut [&mut [E]],
+                _: usize,
+                _: usize,
+                _: bool,
+            ) -> [E; 4] {
+                unreachable!("an element-wise rule has no summing pass")
+            }
+
+            fn update_stashed<E: $crate::Real>(
+                _: $c<E>,
+                _: (),
+                _: E,
+                _: &mut [&mut [E]],
+                _: usize,
+                _: usize,
+                _: bool,
+            ) {
+                unreachable!("an element-wise rule stashes nothing")
+            }
 
             fn sums<E: $crate::Real>(
                 _: $c<E>,
@@ -267,7 +319,10 @@ macro_rules! element_rule {
 /// `update(c, s, g, x) flags(flag) -> x`; `carries` names the field of `s` with the carried
 /// scalar's next value; `update_stores` is the number of lanes the update pass writes back
 /// (all by default; 1 when it changes only the parameter); `update_reads_grad: false` says
-/// that `update` ignores its `g` (the kernels read it all the same).
+/// that `update` ignores its `g` (the kernels read it all the same); `stash` names a phase
+/// `stash(c, x) flags(flag) -> F` of the cells after `advance`, whose value `update` takes
+/// in place of `g`: the CPU loops keep it from the summing pass where they may write over
+/// the gradient ([`Rule::STASHES`]), every other path computes it in the update pass.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! two_pass_rule {
@@ -284,14 +339,16 @@ macro_rules! two_pass_rule {
         optional_lanes: $optional:expr
         $(, carries: $carried:ident)?
         $(, update_stores: $stores:expr)?
-        $(, update_reads_grad: $reads:expr)? $(,)?
+        $(, update_reads_grad: $reads:expr)?
+        $(, stash: $stash:ident)? $(,)?
     }) => {
         impl $crate::Rule for $rule {
             $crate::rule_items!(
                 $c, $lanes, $optional,
                 sums: $t::<f64>::FIELDS,
                 carries: <[&str]>::len(&[$(stringify!($carried))?]) == 1,
-                update_reads_grad: true $(&& $reads)?
+                update_reads_grad: true $(&& $reads)?,
+                stashes: <[&str]>::len(&[$(stringify!($stash))?]) == 1
             );
             type Scalars<F: $crate::Arith> = $s<F>;
 
@@ -311,6 +368,28 @@ macro_rules! two_pass_rule {
                 )?
                 let mut terms = [E::new(0.0); 4];
                 $terms::<E>(c, g, cells, flag).write(&mut terms);
+                terms
+            }
+
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn sums_stashing<E: $crate::Real>(
+                c: $c<E>,
+                g: &mut E,
+                lanes: &mut [&mut [E]],
+                i: usize,
+                count: usize,
+                flag: bool,
+            ) -> [E; 4] {
+                let grad = *g;
+                let cells = $x::load(lanes, i, count);
+                $(
+                    let cells = $advance::<E>(c, grad, cells, flag);
+                    cells.store(lanes, i, count);
+                )?
+                $(*g = $stash::<E>(c, cells, flag);)?
+                let mut terms = [E::new(0.0); 4];
+                $terms::<E>(c, grad, cells, flag).write(&mut terms);
                 terms
             }
 
@@ -340,6 +419,7 @@ macro_rules! two_pass_rule {
             }
 
             #[inline(always)]
+            #[allow(unused_variables)]
             fn update<E: $crate::Real>(
                 c: $c<E>,
                 s: $s<E>,
@@ -349,13 +429,30 @@ macro_rules! two_pass_rule {
                 count: usize,
                 flag: bool,
             ) {
-                let cells = $x::load(lanes, i, count);
-                let stores = count $(.min($stores))?;
-                $update::<E>(c, s, g, cells, flag).store(lanes, i, stores);
+                $(let g = $stash::<E>(c, $x::load(lanes, i, count), flag);)?
+                Self::update_stashed(c, s, g, lanes, i, count, flag)
             }
 
+            #[inline(always)]
+            fn update_stashed<E: $crate::Real>(
+                c: $c<E>,
+                s: $s<E>,
+                stashed: E,
+                lanes: &mut [&mut [E]],
+                i: usize,
+                count: usize,
+                flag: bool,
+            ) {
+                let cells = $x::load(lanes, i, count);
+                let stores = count $(.min($stores))?;
+                $update::<E>(c, s, stashed, cells, flag).store(lanes, i, stores);
+            }
+
+            #[allow(unused_variables)]
             fn update_of<A: $crate::Arith>(c: $c<A>, s: $s<A>, g: A, cells: &mut [A], flag: bool) {
-                $update::<A>(c, s, g, $x::read(cells), flag).write(cells);
+                let x = $x::read(cells);
+                $(let g = $stash::<A>(c, x, flag);)?
+                $update::<A>(c, s, g, x, flag).write(cells);
             }
         }
     };
@@ -373,7 +470,8 @@ macro_rules! two_pass_rule {
         optional_lanes: $optional:expr
         $(, carries: $carried:ident)?
         $(, update_stores: $stores:expr)?
-        $(, update_reads_grad: $reads:expr)? $(,)?
+        $(, update_reads_grad: $reads:expr)?
+        $(, stash: $stash:ident)? $(,)?
     }) => {
         #[cube]
         impl super::CubeRule for $rule {
@@ -415,7 +513,9 @@ macro_rules! two_pass_rule {
                 let coefficients = $c::<F>::load(c);
                 let scalars = self::$scalars::<F>(coefficients, $t::<F>::load(totals), carried[0]);
                 let cells = $x::<F>::load_lanes(lanes, i, count);
-                let next = self::$update::<F>(coefficients, scalars, g[i], cells, flag);
+                let input = g[i];
+                $(let input = self::$stash::<F>(coefficients, cells, flag);)?
+                let next = self::$update::<F>(coefficients, scalars, input, cells, flag);
                 next.store_lanes(lanes, i, comptime!(count $(.min($stores))?));
                 $(
                     if i == 0 {

@@ -15,6 +15,10 @@ pub struct Lanes<'a, E> {
     /// The gradient, where it is a view in another order: [`Lanes::pass`] reads each
     /// chunk's part of it into `grad` just before the chunk runs.
     pub gather: Option<&'a Gather<'a, E>>,
+    /// The gradient, where the step may write over it (`grad` is then empty): given only to
+    /// a kernel that [stashes](super::Kernel::stashes), whose summing pass leaves there what
+    /// its update pass reads.
+    pub writable_grad: Option<&'a mut [E]>,
     /// The state tensors, in the order the optimizer listed them.
     pub state: Vec<&'a mut [E]>,
 }
@@ -43,7 +47,11 @@ impl<E: Real> Lanes<'_, E> {
     ) -> [f64; K] {
         let n = self.len();
         // An empty gradient lane is a kernel without gradient (a wrapper's sync).
-        let grad_len = self.gather.map_or(self.grad.len(), Gather::len);
+        let grad_len = match (&self.writable_grad, self.gather) {
+            (Some(grad), _) => grad.len(),
+            (None, Some(gather)) => gather.len(),
+            (None, None) => self.grad.len(),
+        };
         assert!(
             grad_len == 0 || grad_len == n,
             "gradient and parameter differ in size"
@@ -74,12 +82,17 @@ impl<E: Real> Lanes<'_, E> {
                     param: self.param,
                     grad: self.grad,
                     gather: None,
+                    writable_grad: self.writable_grad.as_deref_mut(),
                     state: self.state.iter_mut().map(|s| &mut **s).collect(),
                 },
             );
         }
         let mut state_chunks: Vec<_> = self.state.iter_mut().map(|s| s.chunks_mut(CHUNK)).collect();
         let mut grad_chunks = self.grad.chunks(CHUNK);
+        let mut writable_chunks = self
+            .writable_grad
+            .as_deref_mut()
+            .map(|g| g.chunks_mut(CHUNK));
         let jobs: Vec<(usize, Lanes<'_, E>)> = self
             .param
             .chunks_mut(CHUNK)
@@ -89,6 +102,7 @@ impl<E: Real> Lanes<'_, E> {
                     param,
                     grad: grad_chunks.next().unwrap_or(&[]),
                     gather: None,
+                    writable_grad: writable_chunks.as_mut().and_then(Iterator::next),
                     state: state_chunks
                         .iter_mut()
                         .map(|chunks| chunks.next().expect("lanes of equal length"))
@@ -232,6 +246,7 @@ mod tests {
                 param: &mut param,
                 grad: &[],
                 gather: None,
+                writable_grad: None,
                 state: vec![],
             };
             let [total] = lanes.pass(|chunk| [chunk.param.iter().sum::<f64>()]);

@@ -46,6 +46,10 @@ impl<R: Rule> Kernel for RuleStep<R> {
         self.flag
     }
 
+    fn stashes(&self) -> bool {
+        R::STASHES
+    }
+
     fn run<E: Real, const FLAG: bool>(&self, mut lanes: Lanes<'_, E>) {
         let carried_lane = if R::CARRIES {
             let lane = lanes.state.pop().expect("the carried scalar's lane");
@@ -56,17 +60,34 @@ impl<R: Rule> Kernel for RuleStep<R> {
         };
         let c = R::cast::<E>(self.coefficients);
         let count = R::lanes(FLAG);
+        // Where the gradient may be written over, a rule that stashes leaves in it what the
+        // update pass reads.
+        assert!(
+            lanes.writable_grad.is_none() || R::STASHES,
+            "a writable gradient for a rule that stashes nothing"
+        );
         let totals = if R::SUMMED {
             lanes.pass(
                 |Lanes {
-                     param, grad, state, ..
+                     param,
+                     grad,
+                     writable_grad,
+                     state,
+                     ..
                  }| {
                     let n = param.len();
-                    isa::run(Sums::<R, E, FLAG> {
-                        c,
-                        grad: &grad[..n],
-                        rows: rows(param, state, count),
-                    })
+                    match writable_grad {
+                        Some(grad) => isa::run(Sums::<R, E, FLAG, &mut [E]> {
+                            c,
+                            grad: &mut grad[..n],
+                            rows: rows(param, state, count),
+                        }),
+                        None => isa::run(Sums::<R, E, FLAG, &[E]> {
+                            c,
+                            grad: &grad[..n],
+                            rows: rows(param, state, count),
+                        }),
+                    }
                 },
             )
         } else {
@@ -84,28 +105,40 @@ impl<R: Rule> Kernel for RuleStep<R> {
         }
         lanes.pass(
             |Lanes {
-                 param, grad, state, ..
+                 param,
+                 grad,
+                 writable_grad,
+                 state,
+                 ..
              }| {
-                isa::run(Update::<R, E, FLAG> {
-                    c,
-                    s,
-                    grad,
-                    rows: rows(param, state, count),
-                });
+                let rows = rows(param, state, count);
+                match writable_grad {
+                    Some(stashed) => isa::run(Update::<R, E, FLAG, true> {
+                        c,
+                        s,
+                        grad: stashed,
+                        rows,
+                    }),
+                    None => isa::run(Update::<R, E, FLAG, false> { c, s, grad, rows }),
+                }
                 []
             },
         );
     }
 }
 
-/// A summed rule's first pass over one chunk: the chunk's sums.
-struct Sums<'a, R: Rule, E: Real, const FLAG: bool> {
+/// A summed rule's first pass over one chunk: the chunk's sums; where the gradient `G` is
+/// `&mut [E]`, each element's stashed value is written over it.
+struct Sums<'a, R: Rule, E: Real, const FLAG: bool, G> {
     c: R::Coefficients<E>,
-    grad: &'a [E],
+    grad: G,
     rows: [&'a mut [E]; MAX_LANES],
 }
 
-impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Sums<'_, R, E, FLAG> {
+impl<R: Rule, E: Real, const FLAG: bool, G> ChunkLoop for Sums<'_, R, E, FLAG, G>
+where
+    Self: Terms<E, 4>,
+{
     type Output = [f64; 4];
 
     #[inline(always)]
@@ -114,7 +147,7 @@ impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Sums<'_, R, E, FLAG> {
     }
 }
 
-impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG> {
+impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG, &[E]> {
     const USED: usize = R::SUMS;
 
     #[inline(always)]
@@ -125,16 +158,29 @@ impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG> {
     }
 }
 
-/// A rule's update pass over one chunk.
-struct Update<'a, R: Rule, E: Real, const FLAG: bool> {
+impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG, &mut [E]> {
+    const USED: usize = R::SUMS;
+
+    #[inline(always)]
+    fn at(&mut self, i: usize) -> [E; 4] {
+        let count = R::lanes(FLAG);
+        R::sums_stashing(self.c, &mut self.grad[i], &mut self.rows, i, count, FLAG)
+    }
+}
+
+/// A rule's update pass over one chunk; with `STASHED`, `grad` holds what the summing pass
+/// stashed there.
+struct Update<'a, R: Rule, E: Real, const FLAG: bool, const STASHED: bool> {
     c: R::Coefficients<E>,
     s: R::Scalars<E>,
-    /// The gradient; empty where the rule's update does not read it.
+    /// The gradient (empty where the rule's update does not read it), or the stashed values.
     grad: &'a [E],
     rows: [&'a mut [E]; MAX_LANES],
 }
 
-impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Update<'_, R, E, FLAG> {
+impl<R: Rule, E: Real, const FLAG: bool, const STASHED: bool> ChunkLoop
+    for Update<'_, R, E, FLAG, STASHED>
+{
     type Output = ();
 
     #[inline(always)]
@@ -147,7 +193,11 @@ impl<R: Rule, E: Real, const FLAG: bool> ChunkLoop for Update<'_, R, E, FLAG> {
         } = self;
         let count = R::lanes(FLAG);
         let n = rows[0].len();
-        if R::UPDATE_READS_GRAD {
+        if STASHED {
+            for (i, &stashed) in grad[..n].iter().enumerate() {
+                R::update_stashed(c, s, stashed, &mut rows, i, count, FLAG);
+            }
+        } else if R::UPDATE_READS_GRAD {
             for (i, &g) in grad[..n].iter().enumerate() {
                 R::update(c, s, g, &mut rows, i, count, FLAG);
             }

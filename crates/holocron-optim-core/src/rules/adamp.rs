@@ -101,9 +101,9 @@ macro_rules! __rule_adamp {
             }
 
             #[cube]
-            /// The step of one element.
-            fn update(c: Coefficients<F>, s: Projection<F>, _g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
-                let u = direction::<F>(c, x, amsgrad) - x.p * s.radial;
+            /// The step of one element, from its Adam direction `d` (its `direction`).
+            fn update(c: Coefficients<F>, s: Projection<F>, d: F, x: Cells<F>) flags(_amsgrad) -> Cells<F> {
+                let u = d - x.p * s.radial;
                 Cells::<F> { p: x.p - u * c.lr, m: x.m, v: x.v, v_max: x.v_max }
             }
         }
@@ -111,7 +111,7 @@ macro_rules! __rule_adamp {
             $crate::rules::adamp::AdamPRule {
                 coefficients: Coefficients, cells: Cells, terms: Dots, scalars: Projection,
                 advance: advance, terms_of: dots, scalars_of: projection, update: update, lanes: 3,
-                optional_lanes: 1, update_stores: 1, update_reads_grad: false,
+                optional_lanes: 1, update_stores: 1, update_reads_grad: false, stash: direction,
             }
         }
     };

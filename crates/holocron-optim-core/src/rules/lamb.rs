@@ -172,9 +172,8 @@ macro_rules! __rule_trust {
             }
 
             #[cube]
-            /// The step of one element.
-            fn update(c: Coefficients<F>, s: Scalars<F>, _g: F, x: Cells<F>) flags(amsgrad) -> Cells<F> {
-                let u = direction::<F>(c, x, amsgrad);
+            /// The step of one element, from its update `u` (its `direction`).
+            fn update(c: Coefficients<F>, s: Scalars<F>, u: F, x: Cells<F>) flags(_amsgrad) -> Cells<F> {
                 Cells::<F> { p: x.p - u * s.ratio * c.lr, m: x.m, v: x.v, v_max: x.v_max }
             }
         }
@@ -182,7 +181,7 @@ macro_rules! __rule_trust {
             $crate::rules::lamb::TrustRule {
                 coefficients: Coefficients, cells: Cells, terms: Norms, scalars: Scalars,
                 advance: advance, terms_of: norms, scalars_of: scalars, update: update, lanes: 3,
-                optional_lanes: 1, update_stores: 1, update_reads_grad: false,
+                optional_lanes: 1, update_stores: 1, update_reads_grad: false, stash: direction,
             }
         }
     };

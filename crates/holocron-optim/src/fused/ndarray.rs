@@ -47,9 +47,9 @@ fn run_as<E: NdElement, B: Backend, const D: usize, const S: usize, K: Kernel>(
         .into_iter()
         .map(|t| if t.dtype() == dtype { t } else { t.cast(dtype) });
     let mut param = unwrap::<E, B, D>(param);
-    let grad = grad.map(unwrap::<E, B, D>);
+    let mut grad = grad.map(unwrap::<E, B, D>);
     let mut state: Vec<SharedArray<E>> = state.map(unwrap::<E, B, S>).collect();
-    cpu::run_arrays(kernel, &mut param, grad.as_ref(), &mut state);
+    cpu::run_arrays(kernel, &mut param, grad.as_mut(), &mut state);
     (
         tensor::<E, B, D>(param),
         state.into_iter().map(tensor::<E, B, S>).collect(),

@@ -361,18 +361,12 @@ macro_rules! two_pass_rule {
                 count: usize,
                 flag: bool,
             ) -> [E; 4] {
-                let cells = $x::load(lanes, i, count);
-                $(
-                    let cells = $advance::<E>(c, g, cells, flag);
-                    cells.store(lanes, i, count);
-                )?
-                let mut terms = [E::new(0.0); 4];
-                $terms::<E>(c, g, cells, flag).write(&mut terms);
-                terms
+                // The value a rule stashes is part of its terms (computed once), dropped here.
+                let mut g = g;
+                Self::sums_stashing(c, &mut g, lanes, i, count, flag)
             }
 
             #[inline(always)]
-            #[allow(unused_variables)]
             fn sums_stashing<E: $crate::Real>(
                 c: $c<E>,
                 g: &mut E,

@@ -300,7 +300,6 @@ mod deferred_frees {
     use std::any::Any;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use burn::backend::ndarray::NdArrayTensor;
     use burn::module::{Module, ModuleVisitor, Param};
     use burn::optim::GradientsParams;
     use burn::tensor::Tensor;
@@ -391,17 +390,8 @@ mod deferred_frees {
                 let Some(grad) = self.0.get::<Inner, D>(param.id) else {
                     return;
                 };
-                let mut slot = Some(grad.clone().into_primitive().tensor());
-                let address = (&mut slot as &mut dyn Any)
-                    .downcast_mut::<Option<NdArrayTensor>>()
-                    .and_then(Option::take)
-                    .and_then(|t| match t {
-                        NdArrayTensor::F32(s) => Some(s.view().as_ptr() as usize),
-                        NdArrayTensor::F64(s) => Some(s.view().as_ptr() as usize),
-                        _ => None,
-                    });
                 let k = WATCHED_LEN.load(Ordering::Acquire);
-                match address {
+                match buffer_address(grad.clone()) {
                     Some(address) if k < SLOTS => {
                         WATCHED[k].store(address, Ordering::Relaxed);
                         WATCHED_LEN.store(k + 1, Ordering::Release);
@@ -413,6 +403,27 @@ mod deferred_frees {
         let mut watch = Watch(grads, vec![]);
         model.visit(&mut watch);
         watch.1
+    }
+
+    /// The address of the first element of `grad`'s buffer on ndarray.
+    #[cfg(feature = "ndarray")]
+    fn buffer_address<const D: usize>(grad: Tensor<Inner, D>) -> Option<usize> {
+        use burn::backend::ndarray::NdArrayTensor;
+
+        let mut slot = Some(grad.into_primitive().tensor());
+        (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<NdArrayTensor>>()
+            .and_then(Option::take)
+            .and_then(|t| match t {
+                NdArrayTensor::F32(s) => Some(s.view().as_ptr() as usize),
+                NdArrayTensor::F64(s) => Some(s.view().as_ptr() as usize),
+                _ => None,
+            })
+    }
+
+    #[cfg(not(feature = "ndarray"))]
+    fn buffer_address<const D: usize>(_: Tensor<Inner, D>) -> Option<usize> {
+        None
     }
 }
 

@@ -292,13 +292,19 @@ mod flex {
         lanes: Vec<Tensor<D>>,
     ) -> (Tensor<D>, Vec<Tensor<D>>) {
         let mut param = whole::<E, D>(param);
-        let grad = whole::<E, D>(grad);
+        let mut grad = whole::<E, D>(grad);
         let mut state: Vec<FlexTensor> = lanes.into_iter().map(whole::<E, D>).collect();
+        // A kernel that stashes may write over a gradient whose buffer nothing else holds.
+        let (grad_lane, writable_grad) = if kernel.stashes() && grad.is_unique() {
+            (&[][..], Some(E::slice_mut(&mut grad)))
+        } else {
+            (E::slice(&grad), None)
+        };
         kernel.run_any(Lanes {
             param: E::slice_mut(&mut param),
-            grad: E::slice(&grad),
+            grad: grad_lane,
             gather: None,
-            writable_grad: None,
+            writable_grad,
             state: state.iter_mut().map(E::slice_mut).collect(),
         });
         // The gradient's buffer goes before the parameter's comes back: nothing else holds it.

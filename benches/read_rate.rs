@@ -17,7 +17,7 @@
 //!   reads the parameter, the gradient and the momentum again and writes two of them back,
 //!   on the same tensor, so that the second pass could find the tensor's parameter and
 //!   gradient (19 MB) in the last-level cache; and `on another tensor`, the second pass on a
-//!   tensor read long before, which finds nothing there. 20 bytes read per element, 8
+//!   tensor read long before, long since out of the caches. 20 bytes read per element, 8
 //!   written.
 //!
 //! The loops are compiled for the widest instruction set the CPU has, as the crate's are

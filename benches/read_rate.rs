@@ -79,7 +79,8 @@ impl ChunkLoop for SumSquares<'_> {
     }
 }
 
-/// AdaBelief's update with fixed coefficients: parameter, gradient and the two moments.
+/// An AdaBelief-like update (fixed coefficients, no bias correction): the lanes AdaBelief's
+/// loop reads and writes and its square root and division, not its numerics.
 struct AdaBelief<'a>(&'a mut [f32], &'a [f32], &'a mut [f32], &'a mut [f32]);
 
 impl ChunkLoop for AdaBelief<'_> {
@@ -97,7 +98,8 @@ impl ChunkLoop for AdaBelief<'_> {
     }
 }
 
-/// LARS's update with momentum, given its trust ratio: parameter, gradient, momentum.
+/// A LARS-like momentum update, given a trust ratio: the lanes LARS's update pass reads and
+/// writes, not its numerics.
 struct LarsUpdate<'a>(&'a mut [f32], &'a [f32], &'a mut [f32], f32);
 
 impl ChunkLoop for LarsUpdate<'_> {
@@ -186,7 +188,7 @@ fn main() {
         // Each loop with the bytes it reads and writes per element.
         let loops: [(&str, &Body, f64, f64); 4] = [
             ("read 2 lanes (LARS's summing pass)", sum, 8.0, 0.0),
-            ("AdaBelief", adabelief, 16.0, 12.0),
+            ("AdaBelief-like update", adabelief, 16.0, 12.0),
             ("LARS, second pass on the same tensor", &same, 20.0, 8.0),
             ("LARS, second pass on another tensor", &other, 20.0, 8.0),
         ];

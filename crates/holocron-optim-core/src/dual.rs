@@ -154,10 +154,17 @@ macro_rules! dual {
             /// order; the fields past `count` are zero.
             #[inline(always)]
             pub fn load(lanes: &[&mut [F]], i: usize, count: usize) -> Self {
+                Self::load_from(lanes, i, 0, count)
+            }
+
+            /// [`Self::load`] of lanes `first..count` only: the fields before `first` are
+            /// zero and their lanes are not read (`first` 1 leaves out the parameter).
+            #[inline(always)]
+            pub fn load_from(lanes: &[&mut [F]], i: usize, first: usize, count: usize) -> Self {
                 Self {
                     $($field: {
                         const K: usize = $crate::field_index!($all, $field);
-                        if K < count { lanes[K][i] } else { F::new(0.0) }
+                        if first <= K && K < count { lanes[K][i] } else { F::new(0.0) }
                     },)+
                 }
             }
@@ -165,9 +172,15 @@ macro_rules! dual {
             /// Back into element `i` of the first `count` lanes.
             #[inline(always)]
             pub fn store(self, lanes: &mut [&mut [F]], i: usize, count: usize) {
+                self.store_from(lanes, i, 0, count)
+            }
+
+            /// [`Self::store`] into lanes `first..count` only.
+            #[inline(always)]
+            pub fn store_from(self, lanes: &mut [&mut [F]], i: usize, first: usize, count: usize) {
                 $({
                     const K: usize = $crate::field_index!($all, $field);
-                    if K < count {
+                    if first <= K && K < count {
                         lanes[K][i] = self.$field;
                     }
                 })+

@@ -133,8 +133,11 @@ impl DeviceTensor for Host {
 /// parameter then the state lanes (the carried one-element lane last where `R` carries
 /// one). Where `R` says its update pass does not read the gradient, that pass gets NaN
 /// for it (the CPU loops pass zero), so that a rule which does read it fails the
-/// comparison.
+/// comparison. Where `R` says its summing pass does not read the parameter, that pass
+/// runs without it (the parameter's cell zero), as the CPU loops run it, so that a rule
+/// which does need it there fails the comparison.
 fn elementwise<R: Rule>(c: R::Coefficients<f64>, flag: bool, grad: &[f64], lanes: &mut [Vec<f64>]) {
+    let read_param = R::sums_read_param(&c);
     let count = R::lanes(flag);
     let carried = if R::CARRIES { lanes[count][0] } else { 0.0 };
     let mut rows: Vec<&mut [f64]> = lanes[..count].iter_mut().map(|l| &mut l[..]).collect();
@@ -142,7 +145,7 @@ fn elementwise<R: Rule>(c: R::Coefficients<f64>, flag: bool, grad: &[f64], lanes
     let scalars = if R::SUMMED {
         let mut totals = [0.0; 4];
         for (i, &g) in grad.iter().enumerate() {
-            let terms = R::sums(c, g, &mut rows, i, count, flag);
+            let terms = R::sums(c, g, &mut rows, i, count, flag, read_param);
             for (total, term) in totals.iter_mut().zip(terms) {
                 *total += term;
             }
@@ -275,21 +278,29 @@ fn every_rule_on_tensors_matches_the_rule_element_by_element() {
             "Adan",
             compare::<_, adan::AdanRule>(&r, amsgrad, |t, _| r.coefficients(1e-2, t), &shape, 0.0),
         );
-        let r = tadam::TAdam {
-            amsgrad,
-            weight_decay: 0.1,
-            ..Default::default()
-        };
-        check(
-            "TAdam",
-            compare::<_, tadam::TAdamRule>(
-                &r,
+        for weight_decay in [0.1, 0.0] {
+            let r = tadam::TAdam {
                 amsgrad,
-                |t, _| r.coefficients(1e-2, t, 35.0),
-                &shape,
-                r.initial_weight_sum(),
-            ),
-        );
+                weight_decay,
+                ..Default::default()
+            };
+            // Without decay the summing pass leaves the parameter out: that case runs here.
+            assert_eq!(
+                tadam::TAdamRule::sums_read_param(&r.coefficients(1e-2, 1, 35.0)),
+                weight_decay != 0.0,
+                "TAdam's summing pass reads the parameter only for its decay"
+            );
+            check(
+                "TAdam",
+                compare::<_, tadam::TAdamRule>(
+                    &r,
+                    amsgrad,
+                    |t, _| r.coefficients(1e-2, t, 35.0),
+                    &shape,
+                    r.initial_weight_sum(),
+                ),
+            );
+        }
     }
     let r = ademamix::AdEMAMix {
         alpha_warmup: Some(3),
@@ -354,7 +365,7 @@ fn every_rule_on_tensors_matches_the_rule_element_by_element() {
             0.0,
         ),
     );
-    assert_eq!(checked.len(), 14, "every configuration ran: {checked:?}");
+    assert_eq!(checked.len(), 16, "every configuration ran: {checked:?}");
 }
 
 #[test]

@@ -66,6 +66,7 @@ impl<R: Rule> Kernel for RuleStep<R> {
             lanes.writable_grad.is_none() || R::STASHES,
             "a writable gradient for a rule that stashes nothing"
         );
+        let read_param = R::sums_read_param(&self.coefficients);
         let totals = if R::SUMMED {
             lanes.pass(
                 |Lanes {
@@ -76,16 +77,24 @@ impl<R: Rule> Kernel for RuleStep<R> {
                      ..
                  }| {
                     let n = param.len();
-                    match writable_grad {
-                        Some(grad) => isa::run(Sums::<R, E, FLAG, &mut [E]> {
+                    let rows = rows(param, state, count);
+                    // A rule that stashes reads the parameter in this pass (LAMB's norm), so
+                    // the stashing loop has no instance without it.
+                    match (writable_grad, read_param) {
+                        (Some(grad), _) => isa::run(Sums::<R, E, FLAG, true, &mut [E]> {
                             c,
                             grad: &mut grad[..n],
-                            rows: rows(param, state, count),
+                            rows,
                         }),
-                        None => isa::run(Sums::<R, E, FLAG, &[E]> {
+                        (None, true) => isa::run(Sums::<R, E, FLAG, true, &[E]> {
                             c,
                             grad: &grad[..n],
-                            rows: rows(param, state, count),
+                            rows,
+                        }),
+                        (None, false) => isa::run(Sums::<R, E, FLAG, false, &[E]> {
+                            c,
+                            grad: &grad[..n],
+                            rows,
                         }),
                     }
                 },
@@ -128,14 +137,16 @@ impl<R: Rule> Kernel for RuleStep<R> {
 }
 
 /// A summed rule's first pass over one chunk: the chunk's sums; where the gradient `G` is
-/// `&mut [E]`, each element's stashed value is written over it.
-struct Sums<'a, R: Rule, E: Real, const FLAG: bool, G> {
+/// `&mut [E]`, each element's stashed value is written over it; without `PARAM` the
+/// parameter's lane is not read ([`Rule::sums_read_param`]).
+struct Sums<'a, R: Rule, E: Real, const FLAG: bool, const PARAM: bool, G> {
     c: R::Coefficients<E>,
     grad: G,
     rows: [&'a mut [E]; MAX_LANES],
 }
 
-impl<R: Rule, E: Real, const FLAG: bool, G> ChunkLoop for Sums<'_, R, E, FLAG, G>
+impl<R: Rule, E: Real, const FLAG: bool, const PARAM: bool, G> ChunkLoop
+    for Sums<'_, R, E, FLAG, PARAM, G>
 where
     Self: Terms<E, 4>,
 {
@@ -147,24 +158,36 @@ where
     }
 }
 
-impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG, &[E]> {
+impl<R: Rule, E: Real, const FLAG: bool, const PARAM: bool> Terms<E, 4>
+    for Sums<'_, R, E, FLAG, PARAM, &[E]>
+{
     const USED: usize = R::SUMS;
 
     #[inline(always)]
     fn at(&mut self, i: usize) -> [E; 4] {
         // A constant of this instance, so that the lane tests fold away.
         let count = R::lanes(FLAG);
-        R::sums(self.c, self.grad[i], &mut self.rows, i, count, FLAG)
+        R::sums(self.c, self.grad[i], &mut self.rows, i, count, FLAG, PARAM)
     }
 }
 
-impl<R: Rule, E: Real, const FLAG: bool> Terms<E, 4> for Sums<'_, R, E, FLAG, &mut [E]> {
+impl<R: Rule, E: Real, const FLAG: bool, const PARAM: bool> Terms<E, 4>
+    for Sums<'_, R, E, FLAG, PARAM, &mut [E]>
+{
     const USED: usize = R::SUMS;
 
     #[inline(always)]
     fn at(&mut self, i: usize) -> [E; 4] {
         let count = R::lanes(FLAG);
-        R::sums_stashing(self.c, &mut self.grad[i], &mut self.rows, i, count, FLAG)
+        R::sums_stashing(
+            self.c,
+            &mut self.grad[i],
+            &mut self.rows,
+            i,
+            count,
+            FLAG,
+            PARAM,
+        )
     }
 }
 

@@ -100,7 +100,7 @@ macro_rules! __rule_tadam {
             $crate::rules::tadam::TAdamRule {
                 coefficients: Coefficients, cells: Cells, terms: Distance, scalars: Weights,
                 terms_of: distance, scalars_of: weights, update: update, lanes: 3, optional_lanes: 1,
-                carries: weight_sum,
+                carries: weight_sum, sums_read_param_for: weight_decay,
             }
         }
     };

@@ -57,8 +57,8 @@ pub trait Rule: Send + Sync + 'static {
     fn to_vec(c: Self::Coefficients<f64>) -> Vec<f64>;
     /// Whether the summing pass with coefficients `c` reads the parameter: a rule whose
     /// terms use it only for L2 decay (TAdam's distance) says no when the decay is 0, and
-    /// the CPU loops then leave its lane out of that pass (`param` false below), a fifth
-    /// less to read for TAdam.
+    /// the CPU loops then leave its lane out of that pass (`param` false below): TAdam's
+    /// summing pass then reads 12 bytes per `f32` parameter instead of 16.
     fn sums_read_param(c: &Self::Coefficients<f64>) -> bool {
         let _ = c;
         true

@@ -33,9 +33,10 @@ macro_rules! __rule_blocks {
 
             #[cube]
             /// L2 weight decay added to a gradient: `x + lambda p`, and `x` itself when
-            /// `lambda` is 0, as PyTorch's optimizers skip the term: the parameter is then
-            /// not read (a summing pass that needs it for nothing else leaves its lane out,
-            /// see `Rule::sums_read_param`), and a non-finite parameter does not reach `x`.
+            /// `lambda` is 0, as holocron's and PyTorch's `if weight_decay != 0` skip the
+            /// term. The term then needs no parameter, so a summing pass that reads it for
+            /// nothing else can leave its lane out (`Rule::sums_read_param`), and a
+            /// non-finite parameter does not reach `x`.
             fn l2(x: F, p: F, weight_decay: F) -> F {
                 select(equals::<F>(weight_decay, F::new(0.0)), x, x + p * weight_decay)
             }
